@@ -1,0 +1,264 @@
+//! A loaded application: every component compiled and pre-instantiated,
+//! the router built, and one request dispatcher per HTTP component.
+
+use crate::allowed_hosts::AllowedHosts;
+use crate::engine::{self, EngineSettings, EpochTicker};
+use crate::manifest::{HttpHandler, Manifest, StaticResponse};
+use crate::outbound_http::OutboundHttp;
+use crate::routes::{RouteSpec, Router, Target};
+use crate::state::{InstanceState, MemoryLimit};
+use crate::variables::{ComponentVariables, Resolver};
+use crate::wasi::ComponentWasi;
+use anyhow::{Context, Result, bail};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::component::{InstancePre, ResourceTable};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi_http::WasiHttpCtx;
+use wasmtime_wasi_http::handler::{HandlerState, ProxyHandler, ProxyPre, StoreBundle};
+
+/// How instances are made and limited; Spin's defaults.
+#[derive(Clone, Debug)]
+pub struct InstanceSettings {
+    /// Requests one wasi:http 0.3 instance serves before it is dropped.
+    pub max_reuse: usize,
+    /// Requests one wasi:http 0.3 instance serves at the same time.
+    pub max_concurrent_reuse: usize,
+    /// How long an idle 0.3 instance is kept for reuse.
+    pub idle_timeout: Duration,
+    /// Wall-clock limit per request; `None` for no limit.
+    pub request_timeout: Option<Duration>,
+    /// Linear-memory limit per instance, in bytes; `None` for no limit.
+    pub max_memory: Option<usize>,
+}
+
+impl Default for InstanceSettings {
+    fn default() -> Self {
+        InstanceSettings {
+            max_reuse: 128,
+            max_concurrent_reuse: 16,
+            idle_timeout: Duration::from_secs(1),
+            request_timeout: None,
+            max_memory: None,
+        }
+    }
+}
+
+/// The running application.
+pub struct App {
+    pub name: String,
+    pub version: Option<String>,
+    pub router: Router,
+    pub static_responses: HashMap<usize, StaticResponse>,
+    pub http_components: HashMap<String, HttpComponent>,
+    pub descriptions: HashMap<String, String>,
+    pub request_timeout: Option<Duration>,
+    _epoch_ticker: Option<EpochTicker>,
+}
+
+/// An HTTP-triggered component and its instance dispatcher.
+pub struct HttpComponent {
+    pub id: String,
+    pub handler: ProxyHandler<ComponentInstances>,
+}
+
+impl HttpComponent {
+    /// Whether the component exports `wasi:http/handler@0.3`.
+    pub fn is_p3(&self) -> bool {
+        matches!(self.handler.instance_pre(), ProxyPre::P3(_))
+    }
+}
+
+/// Makes the stores of one component's instances.
+pub struct ComponentInstances {
+    engine: Engine,
+    component_id: Arc<str>,
+    wasi: ComponentWasi,
+    variables: Arc<ComponentVariables>,
+    allowed_hosts: Arc<AllowedHosts>,
+    settings: InstanceSettings,
+    reuse: bool,
+}
+
+impl HandlerState for ComponentInstances {
+    type StoreData = InstanceState;
+
+    fn new_store(&self, _request_id: Option<u64>) -> wasmtime::Result<StoreBundle<InstanceState>> {
+        let state = InstanceState {
+            table: ResourceTable::new(),
+            wasi: self.wasi.build_ctx().map_err(wasmtime::Error::from_anyhow)?,
+            http: WasiHttpCtx::new(),
+            outbound_http: OutboundHttp {
+                component_id: self.component_id.clone(),
+                allowed_hosts: self.allowed_hosts.clone(),
+            },
+            variables: self.variables.clone(),
+            limits: MemoryLimit {
+                component_id: self.component_id.clone(),
+                max_bytes: self.settings.max_memory,
+            },
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limits);
+        if self.settings.request_timeout.is_some() {
+            // Yield to the event loop every tick so timeouts can fire even
+            // while the guest computes.
+            store.epoch_deadline_async_yield_and_update(1);
+        }
+        Ok(StoreBundle {
+            store,
+            write_profile: Box::new(|_| {}),
+        })
+    }
+
+    fn request_timeout(&self) -> Duration {
+        self.settings.request_timeout.unwrap_or(Duration::MAX)
+    }
+
+    fn idle_instance_timeout(&self) -> Duration {
+        self.settings.idle_timeout
+    }
+
+    fn max_instance_reuse_count(&self) -> usize {
+        if self.reuse { self.settings.max_reuse } else { 1 }
+    }
+
+    fn max_instance_concurrent_reuse_count(&self) -> usize {
+        if self.reuse { self.settings.max_concurrent_reuse } else { 1 }
+    }
+
+    fn handle_worker_error(&self, error: wasmtime::Error) {
+        tracing::error!(component = &*self.component_id, "instance failed: {error:?}");
+    }
+}
+
+impl App {
+    /// Loads and pre-instantiates every component of `manifest`.
+    pub fn load(
+        manifest: &Manifest,
+        resolver: Arc<Resolver>,
+        engine_settings: &EngineSettings,
+        settings: &InstanceSettings,
+    ) -> Result<Self> {
+        resolver.check_required()?;
+        let engine = engine::build_engine(engine_settings)?;
+        let linker = engine::build_linker(&engine)?;
+
+        let http_component_ids: Vec<&str> = manifest
+            .http_triggers
+            .iter()
+            .filter_map(|t| match &t.handler {
+                HttpHandler::Component(id) => Some(id.as_str()),
+                HttpHandler::Static(_) => None,
+            })
+            .collect();
+
+        let mut http_components = HashMap::new();
+        let mut descriptions = HashMap::new();
+        for (id, component) in &manifest.components {
+            let loaded = engine::load_component(&engine, &component.source)
+                .with_context(|| format!("cannot load component {id:?} from {}", component.source.display()))?;
+            let pre: InstancePre<InstanceState> = linker.instantiate_pre(&loaded).map_err(|err| {
+                anyhow::Error::from(err).context(format!(
+                    "component {id:?} imports an interface this host does not provide"
+                ))
+            })?;
+            if let Some(description) = &component.description {
+                descriptions.insert(id.clone(), description.clone());
+            }
+            if !http_component_ids.contains(&id.as_str()) {
+                continue;
+            }
+            let proxy_pre = http_proxy_pre(pre).with_context(|| format!("component {id:?}"))?;
+            let allowed_hosts = component
+                .allowed_outbound_hosts
+                .iter()
+                .map(|template| resolver.render(template))
+                .collect::<Result<Vec<_>>>()
+                .and_then(|entries| AllowedHosts::parse(&entries))
+                .with_context(|| format!("component {id:?}: invalid allowed_outbound_hosts"))?;
+            let reuse = matches!(proxy_pre, ProxyPre::P3(_));
+            let instances = ComponentInstances {
+                engine: engine.clone(),
+                component_id: id.as_str().into(),
+                wasi: ComponentWasi::prepare(component, &manifest.dir).with_context(|| format!("component {id:?}"))?,
+                variables: Arc::new(ComponentVariables {
+                    component_id: id.clone(),
+                    templates: component.variables.clone(),
+                    resolver: resolver.clone(),
+                }),
+                allowed_hosts: Arc::new(allowed_hosts),
+                settings: settings.clone(),
+                reuse,
+            };
+            http_components.insert(
+                id.clone(),
+                HttpComponent {
+                    id: id.clone(),
+                    handler: ProxyHandler::new(instances, proxy_pre),
+                },
+            );
+        }
+
+        let mut static_responses = HashMap::new();
+        let specs = manifest.http_triggers.iter().enumerate().map(|(index, trigger)| {
+            let target = match &trigger.handler {
+                HttpHandler::Component(id) => Target::Component(id.clone()),
+                HttpHandler::Static(response) => {
+                    static_responses.insert(index, response.clone());
+                    Target::StaticResponse(index)
+                }
+            };
+            RouteSpec {
+                route: trigger.route.clone(),
+                target,
+            }
+        });
+        let (router, duplicates) = Router::build(specs.collect::<Vec<_>>());
+        if !duplicates.is_empty() {
+            tracing::error!("The following component routes are duplicates and will never be used:");
+            for duplicate in &duplicates {
+                tracing::error!(
+                    "  {}: {} (duplicate of {})",
+                    duplicate.replaced,
+                    duplicate.route,
+                    duplicate.effective
+                );
+            }
+        }
+        if router.contains_reserved_route() {
+            tracing::error!(
+                "Routes under {} are handled by the runtime and will never be reached",
+                crate::routes::WELL_KNOWN_PREFIX
+            );
+        }
+
+        Ok(App {
+            name: manifest.name.clone(),
+            version: manifest.version.clone(),
+            router,
+            static_responses,
+            http_components,
+            descriptions,
+            request_timeout: settings.request_timeout,
+            _epoch_ticker: settings
+                .request_timeout
+                .map(|_| EpochTicker::start(engine.clone())),
+        })
+    }
+}
+
+/// The HTTP export of a component: wasi:http 0.3 `handler` if present,
+/// else 0.2 `incoming-handler`.
+fn http_proxy_pre(pre: InstancePre<InstanceState>) -> Result<ProxyPre<InstanceState>> {
+    if let Ok(p3) = wasmtime_wasi_http::p3::bindings::ServicePre::new(pre.clone()) {
+        return Ok(ProxyPre::P3(p3));
+    }
+    match wasmtime_wasi_http::handler::p2::bindings::ProxyPre::new(pre) {
+        Ok(p2) => Ok(ProxyPre::P2(p2)),
+        Err(_) => bail!(
+            "it is on an HTTP route but exports neither wasi:http/handler@0.3 nor wasi:http/incoming-handler@0.2"
+        ),
+    }
+}
