@@ -129,7 +129,8 @@ impl HandlerState for ComponentInstances {
     }
 
     fn handle_worker_error(&self, error: wasmtime::Error) {
-        tracing::error!(component = &*self.component_id, "instance failed: {error:?}");
+        // A trap ends the instance and every request it was serving.
+        tracing::error!(component = &*self.component_id, "Error processing request: {error:?}");
     }
 }
 

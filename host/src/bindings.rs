@@ -5,7 +5,9 @@ mod generated {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "spindrive:host/host",
-        imports: { default: async | trappable | tracing },
+        // No `tracing`: it would log arguments and results, and variable
+        // values may be secrets.
+        imports: { default: async | trappable },
     });
 }
 

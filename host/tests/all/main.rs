@@ -1,0 +1,12 @@
+//! Black-box tests of `spindrive-host`: the real binary, real fixture
+//! components, real HTTP. One binary, a module per area.
+
+mod helpers;
+mod instances;
+mod limits;
+mod manifest;
+mod outbound;
+mod routing;
+mod serving;
+mod streaming;
+mod variables;

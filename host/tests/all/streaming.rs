@@ -1,0 +1,76 @@
+//! Bodies stream both ways: 256 MiB through a guest with bounded host RSS.
+
+use crate::helpers::{client, probe_app};
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+use spindrive_testkit::{RssSampler, pattern};
+
+const SIZE: u64 = 256 << 20;
+const CHUNK: usize = 256 << 10;
+/// What the host may grow by while 256 MiB pass through it.
+const RSS_BUDGET_KIB: u64 = 48 << 10;
+
+fn pattern_stream(size: u64) -> impl futures::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+    futures::stream::iter((0..size).step_by(CHUNK)).map(move |offset| {
+        let len = (size - offset).min(CHUNK as u64) as usize;
+        Ok(pattern(offset, len))
+    })
+}
+
+fn expected_digest(size: u64) -> Vec<u8> {
+    let mut hasher = Sha256::new();
+    for offset in (0..size).step_by(CHUNK) {
+        hasher.update(pattern(offset, (size - offset).min(CHUNK as u64) as usize));
+    }
+    hasher.finalize().to_vec()
+}
+
+async fn digest_body(response: reqwest::Response) -> (u64, Vec<u8>) {
+    let mut hasher = Sha256::new();
+    let mut total = 0u64;
+    let mut body = response.bytes_stream();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.unwrap();
+        total += chunk.len() as u64;
+        hasher.update(&chunk);
+    }
+    (total, hasher.finalize().to_vec())
+}
+
+#[tokio::test]
+async fn a_256_mib_body_streams_through_a_guest_both_ways_with_bounded_rss() {
+    let app = probe_app("", "");
+    let host = app.host().start().unwrap();
+    let client = client();
+    // Warm up an instance so the baseline includes it.
+    client.post(host.url("/probe/echo")).body(vec![0u8; 1 << 20]).send().await.unwrap().bytes().await.unwrap();
+    let baseline = host.rss_kib().unwrap();
+
+    let sampler = RssSampler::start(host.pid());
+    let response = client
+        .post(host.url("/probe/echo"))
+        .body(reqwest::Body::wrap_stream(pattern_stream(SIZE)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let (echoed, digest) = digest_body(response).await;
+    let upload_peak = sampler.finish();
+    assert_eq!(echoed, SIZE);
+    assert_eq!(digest, expected_digest(SIZE), "the echo is byte-identical");
+
+    let sampler = RssSampler::start(host.pid());
+    let response = client
+        .get(host.url(&format!("/probe/generate?bytes={SIZE}")))
+        .send()
+        .await
+        .unwrap();
+    let (downloaded, digest) = digest_body(response).await;
+    let download_peak = sampler.finish();
+    assert_eq!(downloaded, SIZE);
+    assert_eq!(digest, expected_digest(SIZE));
+
+    let growth = upload_peak.max(download_peak).saturating_sub(baseline);
+    eprintln!("RSS baseline {baseline} KiB; peak upload {upload_peak} KiB, download {download_peak} KiB; growth {growth} KiB");
+    assert!(growth < RSS_BUDGET_KIB, "host RSS grew by {growth} KiB moving 256 MiB");
+}
