@@ -127,8 +127,8 @@ impl AllowedHost {
             bail!("{entry:?} has a path but is not allowed to");
         }
         let scheme = parse_scheme(scheme).with_context(|| format!("invalid scheme in {entry:?}"))?;
-        let port = parse_port(port, scheme.as_deref())
-            .with_context(|| format!("invalid port in {entry:?}"))?;
+        let port =
+            parse_port(port, scheme.as_deref()).with_context(|| format!("invalid port in {entry:?}"))?;
         let host = parse_host(host).with_context(|| format!("invalid host in {entry:?}"))?;
         Ok(AllowedHost { scheme, host, port })
     }
@@ -142,10 +142,7 @@ impl AllowedHost {
     }
 
     fn port_allows(&self, destination: &Destination) -> bool {
-        let Some(port) = destination
-            .port
-            .or_else(|| well_known_port(&destination.scheme))
-        else {
+        let Some(port) = destination.port.or_else(|| well_known_port(&destination.scheme)) else {
             return matches!(self.port, PortPattern::Any);
         };
         match &self.port {
@@ -158,11 +155,11 @@ impl AllowedHost {
 
 /// Splits `host[:port]`, keeping bracketed IPv6 literals whole.
 fn split_host_port(authority: &str) -> (&str, &str) {
-    if authority.starts_with('[') {
-        if let Some(end) = authority.find(']') {
-            let port = authority[end + 1..].strip_prefix(':').unwrap_or("");
-            return (&authority[..=end], port);
-        }
+    if authority.starts_with('[')
+        && let Some(end) = authority.find(']')
+    {
+        let port = authority[end + 1..].strip_prefix(':').unwrap_or("");
+        return (&authority[..=end], port);
     }
     match authority.rsplit_once(':') {
         Some((host, port)) if !host.contains(':') => (host, port),
@@ -185,9 +182,9 @@ fn parse_scheme(scheme: &str) -> Result<Option<String>> {
 
 fn parse_port(port: &str, scheme: Option<&str>) -> Result<PortPattern> {
     if port.is_empty() {
-        let default = scheme.and_then(well_known_port).with_context(|| {
-            format!("no port was given and the scheme {scheme:?} has no well-known port")
-        })?;
+        let default = scheme
+            .and_then(well_known_port)
+            .with_context(|| format!("no port was given and the scheme {scheme:?} has no well-known port"))?;
         return Ok(PortPattern::Port(default));
     }
     if port == "*" {
@@ -197,12 +194,17 @@ fn parse_port(port: &str, scheme: Option<&str>) -> Result<PortPattern> {
         bail!("port lists are not supported");
     }
     if let Some((start, end)) = port.split_once("..") {
-        let start = start.parse().with_context(|| format!("port range {port:?} contains a non-number"))?;
-        let end = end.parse().with_context(|| format!("port range {port:?} contains a non-number"))?;
+        let start = start
+            .parse()
+            .with_context(|| format!("port range {port:?} contains a non-number"))?;
+        let end = end
+            .parse()
+            .with_context(|| format!("port range {port:?} contains a non-number"))?;
         return Ok(PortPattern::Range(start..end));
     }
     Ok(PortPattern::Port(
-        port.parse().with_context(|| format!("port {port:?} is not a number"))?,
+        port.parse()
+            .with_context(|| format!("port {port:?} is not a number"))?,
     ))
 }
 
@@ -253,7 +255,10 @@ impl HostPattern {
 /// Reports a denied destination the way Spin does: an error log line and a
 /// hint saying which manifest entry would allow it.
 pub fn report_denied(component_id: &str, destination: &Destination) {
-    tracing::error!(component = component_id, "Outbound network destination not allowed: {destination}");
+    tracing::error!(
+        component = component_id,
+        "Outbound network destination not allowed: {destination}"
+    );
     eprintln!(
         "Warning: A component tried to make an outbound network connection to disallowed destination '{destination}'.\n\
          To allow this request, add 'allowed_outbound_hosts = [\"{destination}\"]' to the manifest component section."

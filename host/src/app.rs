@@ -125,12 +125,19 @@ impl HandlerState for ComponentInstances {
     }
 
     fn max_instance_concurrent_reuse_count(&self) -> usize {
-        if self.reuse { self.settings.max_concurrent_reuse } else { 1 }
+        if self.reuse {
+            self.settings.max_concurrent_reuse
+        } else {
+            1
+        }
     }
 
     fn handle_worker_error(&self, error: wasmtime::Error) {
         // A trap ends the instance and every request it was serving.
-        tracing::error!(component = &*self.component_id, "Error processing request: {error:?}");
+        tracing::error!(
+            component = &*self.component_id,
+            "Error processing request: {error:?}"
+        );
     }
 }
 
@@ -158,8 +165,9 @@ impl App {
         let mut http_components = HashMap::new();
         let mut descriptions = HashMap::new();
         for (id, component) in &manifest.components {
-            let loaded = engine::load_component(&engine, &component.source)
-                .with_context(|| format!("cannot load component {id:?} from {}", component.source.display()))?;
+            let loaded = engine::load_component(&engine, &component.source).with_context(|| {
+                format!("cannot load component {id:?} from {}", component.source.display())
+            })?;
             let pre: InstancePre<InstanceState> = linker.instantiate_pre(&loaded).map_err(|err| {
                 anyhow::Error::from(err).context(format!(
                     "component {id:?} imports an interface this host does not provide"
@@ -183,7 +191,8 @@ impl App {
             let instances = ComponentInstances {
                 engine: engine.clone(),
                 component_id: id.as_str().into(),
-                wasi: ComponentWasi::prepare(component, &manifest.dir).with_context(|| format!("component {id:?}"))?,
+                wasi: ComponentWasi::prepare(component, &manifest.dir)
+                    .with_context(|| format!("component {id:?}"))?,
                 variables: Arc::new(ComponentVariables {
                     component_id: id.clone(),
                     templates: component.variables.clone(),

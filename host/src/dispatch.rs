@@ -25,7 +25,10 @@ pub enum Failure {
 
 impl HttpComponent {
     /// Hands `request` to an instance and waits for the response head.
-    pub async fn call(&self, request: http::Request<Incoming>) -> Result<http::Response<ResponseBody>, Failure> {
+    pub async fn call(
+        &self,
+        request: http::Request<Incoming>,
+    ) -> Result<http::Response<ResponseBody>, Failure> {
         if self.is_p3() {
             self.call_p3(request).await
         } else {
@@ -33,7 +36,10 @@ impl HttpComponent {
         }
     }
 
-    async fn call_p3(&self, request: http::Request<Incoming>) -> Result<http::Response<ResponseBody>, Failure> {
+    async fn call_p3(
+        &self,
+        request: http::Request<Incoming>,
+    ) -> Result<http::Response<ResponseBody>, Failure> {
         use p3::bindings::http::types::ErrorCode;
         let request = request.map(|body| body.map_err(ErrorCode::from_hyper_request_error));
         let (request, request_io) = p3::Request::from_http(request);
@@ -49,9 +55,12 @@ impl HttpComponent {
                     let result = async {
                         let response = match proxy.handle(store, request).await? {
                             Ok(response) => response,
-                            Err(code) => return Err(wasmtime::format_err!("guest returned error code {code:?}")),
+                            Err(code) => {
+                                return Err(wasmtime::format_err!("guest returned error code {code:?}"));
+                            }
                         };
-                        let response = store.with(|mut access| response.into_http(&mut access, request_io))?;
+                        let response =
+                            store.with(|mut access| response.into_http(&mut access, request_io))?;
                         // The instance must live until the client has read
                         // the whole body the guest is still writing.
                         let (body_done_tx, body_done_rx) = oneshot::channel();
@@ -77,7 +86,10 @@ impl HttpComponent {
         response_rx.await.map_err(|_| Failure::Guest)
     }
 
-    async fn call_p2(&self, request: http::Request<Incoming>) -> Result<http::Response<ResponseBody>, Failure> {
+    async fn call_p2(
+        &self,
+        request: http::Request<Incoming>,
+    ) -> Result<http::Response<ResponseBody>, Failure> {
         use p2::WasiHttpView;
         let (response_tx, response_rx) = oneshot::channel();
         let component_id = self.id.clone();
@@ -91,7 +103,8 @@ impl HttpComponent {
                     let result = async {
                         let (request, response_out) = store.with(|mut access| {
                             let mut http = WasiHttpView::http(access.data_mut());
-                            let request = http.new_incoming_request(p2::bindings::http::types::Scheme::Http, request)?;
+                            let request =
+                                http.new_incoming_request(p2::bindings::http::types::Scheme::Http, request)?;
                             let response_out = http.new_response_outparam(response_tx)?;
                             wasmtime::error::Ok((request, response_out))
                         })?;
@@ -129,7 +142,10 @@ impl<B: Body + Unpin> Body for NotifyOnDrop<B> {
     type Data = B::Data;
     type Error = B::Error;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         Pin::new(&mut self.inner).poll_frame(cx)
     }
 

@@ -38,14 +38,21 @@ pub fn build_engine(settings: &EngineSettings) -> Result<Engine> {
         .wasm_component_model_async(true)
         .epoch_interruption(settings.request_timeout.is_some());
     if let Some(dir) = &settings.cache_dir {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create cache directory {}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create cache directory {}", dir.display()))?;
         let mut cache = CacheConfig::new();
         cache.with_directory(dir);
-        config.cache(Some(Cache::new(cache).map_err(anyhow::Error::from).context("cannot set up the compiled-code cache")?));
+        config.cache(Some(
+            Cache::new(cache)
+                .map_err(anyhow::Error::from)
+                .context("cannot set up the compiled-code cache")?,
+        ));
     }
     if settings.pooling != Some(false) {
         let mut pooled = config.clone();
-        pooled.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config(settings.max_instances)));
+        pooled.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config(
+            settings.max_instances,
+        )));
         match Engine::new(&pooled) {
             Ok(engine) => return Ok(engine),
             Err(err) if settings.pooling.is_none() => {

@@ -30,7 +30,12 @@ enum Command {
 #[derive(Args)]
 struct UpArgs {
     /// The application manifest.
-    #[arg(short = 'f', long = "from", default_value = "spin.toml", value_name = "MANIFEST")]
+    #[arg(
+        short = 'f',
+        long = "from",
+        default_value = "spin.toml",
+        value_name = "MANIFEST"
+    )]
     from: PathBuf,
 
     /// Address to serve HTTP on (port 0 picks a free port).
@@ -71,7 +76,12 @@ struct UpArgs {
     disable_pooling: bool,
 
     /// Instances the pooling allocator holds.
-    #[arg(long, env = "SPIN_MAX_INSTANCE_COUNT", default_value_t = 1000, value_name = "N")]
+    #[arg(
+        long,
+        env = "SPIN_MAX_INSTANCE_COUNT",
+        default_value_t = 1000,
+        value_name = "N"
+    )]
     max_instance_count: u32,
 
     /// Directory of the compiled-code cache, so a restart does not recompile.
@@ -89,7 +99,7 @@ struct UpArgs {
 
 fn main() -> Result<()> {
     let Command::Up(args) = Cli::parse().command;
-    init_logging(args.json_logs);
+    let _log_writer = init_logging(args.json_logs);
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
@@ -117,7 +127,12 @@ async fn up(args: UpArgs) -> Result<()> {
         request_timeout: args.request_timeout,
         max_memory: args.max_instance_memory,
     };
-    let app = Arc::new(App::load(&manifest, resolver, &engine_settings, &instance_settings)?);
+    let app = Arc::new(App::load(
+        &manifest,
+        resolver,
+        &engine_settings,
+        &instance_settings,
+    )?);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -135,7 +150,9 @@ fn default_cache_dir() -> PathBuf {
 
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+    let (Ok(mut interrupt), Ok(mut terminate)) =
+        (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+    else {
         return std::future::pending().await;
     };
     tokio::select! {
@@ -144,16 +161,23 @@ async fn shutdown_signal() {
     }
 }
 
-fn init_logging(json: bool) {
+/// Logs go to stderr from a writer thread, so request threads never block
+/// on the terminal or a pipe. The guard flushes the queue at exit.
+fn init_logging(json: bool) -> tracing_appender::non_blocking::WorkerGuard {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,wasmtime=warn,cranelift=warn"));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,wasmtime=warn,cranelift=warn"));
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     if json {
         builder.json().init();
     } else {
         builder.init();
     }
+    guard
 }

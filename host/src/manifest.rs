@@ -301,9 +301,7 @@ impl Manifest {
     /// Parses manifest text; relative paths are resolved against `dir`.
     pub fn parse(text: &str, dir: &Path) -> Result<Self> {
         let raw: raw::Manifest = toml::from_str(text).map_err(|err| {
-            let component = err
-                .span()
-                .and_then(|span| enclosing_component(text, span.start));
+            let component = err.span().and_then(|span| enclosing_component(text, span.start));
             let error = anyhow::Error::msg(err.to_string());
             match component {
                 Some(id) => error.context(format!("invalid manifest (in [component.{id}])")),
@@ -359,9 +357,7 @@ impl Manifest {
                 let place = format!("[[trigger.{kind}]] #{}", index + 1);
                 match kind.as_str() {
                     "http" => http_triggers.push(http_trigger(entry, &components).context(place)?),
-                    "redis" => {
-                        redis_triggers.push(redis_trigger(entry, &components).context(place)?)
-                    }
+                    "redis" => redis_triggers.push(redis_trigger(entry, &components).context(place)?),
                     other => bail!(
                         "trigger type {other:?} is not supported by this host (it runs `http` and `redis` triggers)"
                     ),
@@ -437,7 +433,10 @@ fn component_reference(value: toml::Value, components: &IndexMap<String, Compone
     let toml::Value::String(id) = value else {
         bail!("inline component tables are not supported by this host; declare [component.<id>] and name it");
     };
-    ensure!(components.contains_key(&id), "trigger names component {id:?}, which is not declared");
+    ensure!(
+        components.contains_key(&id),
+        "trigger names component {id:?}, which is not declared"
+    );
     Ok(id)
 }
 
@@ -452,8 +451,14 @@ fn validate_component(
         ("key_value_stores", !raw.key_value_stores.is_empty()),
         ("sqlite_databases", !raw.sqlite_databases.is_empty()),
         ("ai_models", !raw.ai_models.is_empty()),
-        ("dependencies", raw.dependencies.as_ref().is_some_and(|d| !d.is_empty())),
-        ("dependencies_inherit_configuration", raw.dependencies_inherit_configuration == Some(true)),
+        (
+            "dependencies",
+            raw.dependencies.as_ref().is_some_and(|d| !d.is_empty()),
+        ),
+        (
+            "dependencies_inherit_configuration",
+            raw.dependencies_inherit_configuration == Some(true),
+        ),
         ("profile", raw.profile.is_some()),
     ];
     if let Some((key, _)) = unsupported.iter().find(|(_, used)| *used) {
@@ -467,7 +472,9 @@ fn validate_component(
     );
     let source = match &raw.source {
         raw::Source::Path(path) => dir.join(path),
-        raw::Source::Remote { url, .. } => bail!("`source` URL {url:?} is not supported by this host; use a local path"),
+        raw::Source::Remote { url, .. } => {
+            bail!("`source` URL {url:?} is not supported by this host; use a local path")
+        }
         raw::Source::Registry { package, .. } => {
             bail!("`source` registry package {package:?} is not supported by this host; use a local path")
         }
@@ -489,7 +496,9 @@ fn validate_component(
     let allowed_outbound_hosts = raw
         .allowed_outbound_hosts
         .iter()
-        .map(|entry| Template::parse(entry).with_context(|| format!("allowed_outbound_hosts entry {entry:?}")))
+        .map(|entry| {
+            Template::parse(entry).with_context(|| format!("allowed_outbound_hosts entry {entry:?}"))
+        })
         .collect::<Result<_>>()?;
 
     Ok(Component {
@@ -510,7 +519,8 @@ fn validate_component_id(id: &str) -> Result<()> {
     let valid_word = |word: &str| {
         word.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
             && word.chars().all(|c| c.is_ascii_alphanumeric())
-            && (word.chars().all(|c| !c.is_ascii_uppercase()) || word.chars().all(|c| !c.is_ascii_lowercase()))
+            && (word.chars().all(|c| !c.is_ascii_uppercase())
+                || word.chars().all(|c| !c.is_ascii_lowercase()))
     };
     ensure!(
         !id.is_empty() && id.split('-').all(valid_word),
@@ -610,7 +620,10 @@ source = "hidden.wasm"
 
     #[test]
     fn unsupported_capability_is_refused_naming_key_and_component() {
-        let text = MINIMAL.replace("[component.hidden]\n", "[component.hidden]\nkey_value_stores = [\"default\"]\n");
+        let text = MINIMAL.replace(
+            "[component.hidden]\n",
+            "[component.hidden]\nkey_value_stores = [\"default\"]\n",
+        );
         let err = error(&text);
         assert!(err.contains("key_value_stores"), "{err}");
         assert!(err.contains("\"hidden\""), "{err}");
@@ -632,7 +645,10 @@ source = "hidden.wasm"
     fn variable_needs_exactly_one_of_required_or_default() {
         let err = error(&MINIMAL.replace("api_key = { required = true, secret = true }", "api_key = {}"));
         assert!(err.contains("must be `required` OR have a `default`"), "{err}");
-        let err = error(&MINIMAL.replace("required = true, secret", "required = true, default = \"x\", secret"));
+        let err = error(&MINIMAL.replace(
+            "required = true, secret",
+            "required = true, default = \"x\", secret",
+        ));
         assert!(err.contains("must be `required` OR have a `default`"), "{err}");
     }
 
@@ -670,7 +686,10 @@ source = "hidden.wasm"
 
     #[test]
     fn non_root_base_is_refused() {
-        let err = error(&MINIMAL.replace("name = \"app\"", "name = \"app\"\n[application.trigger.http]\nbase = \"/x\""));
+        let err = error(&MINIMAL.replace(
+            "name = \"app\"",
+            "name = \"app\"\n[application.trigger.http]\nbase = \"/x\"",
+        ));
         assert!(err.contains("base"), "{err}");
     }
 

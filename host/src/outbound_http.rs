@@ -42,7 +42,8 @@ impl p3::WasiHttpHooks for OutboundHttp {
         request: http::Request<P3Body>,
         options: Option<p3::RequestOptions>,
         _response_result: P3Io,
-    ) -> Box<dyn Future<Output = Result<(http::Response<P3Body>, P3Io), TrappableError<P3ErrorCode>>> + Send> {
+    ) -> Box<dyn Future<Output = Result<(http::Response<P3Body>, P3Io), TrappableError<P3ErrorCode>>> + Send>
+    {
         if !self.is_allowed(request.uri()) {
             return Box::new(async { Err(P3ErrorCode::HttpRequestDenied.into()) });
         }

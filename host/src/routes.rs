@@ -66,10 +66,7 @@ impl Route {
         } else {
             format!("/{raw}")
         };
-        let normalized = absolute
-            .strip_suffix('/')
-            .map(str::to_owned)
-            .unwrap_or(absolute);
+        let normalized = absolute.strip_suffix('/').map(str::to_owned).unwrap_or(absolute);
         let (prefix, wildcard) = match normalized
             .strip_suffix("/...")
             .or_else(|| normalized.strip_suffix("/*"))
@@ -283,10 +280,7 @@ impl<'r> RouteMatch<'r, '_> {
 
     /// `spin-component-route`: the route as written, without `/...`.
     pub fn component_route(&self) -> &'r str {
-        self.route
-            .raw
-            .strip_suffix("/...")
-            .unwrap_or(&self.route.raw)
+        self.route.raw.strip_suffix("/...").unwrap_or(&self.route.raw)
     }
 
     /// `spin-path-info`.
@@ -421,9 +415,18 @@ mod tests {
         ]);
         assert_eq!(target_of(&r, "/api/files").as_deref(), Some("files"));
         assert_eq!(target_of(&r, "/api/files/x").as_deref(), Some("files"));
-        assert_eq!(target_of(&r, "/api/files/x/content").as_deref(), Some("downloads"));
-        assert_eq!(target_of(&r, "/api/files/x/permissions").as_deref(), Some("permissions"));
-        assert_eq!(target_of(&r, "/api/files/x/permissions/7").as_deref(), Some("permissions"));
+        assert_eq!(
+            target_of(&r, "/api/files/x/content").as_deref(),
+            Some("downloads")
+        );
+        assert_eq!(
+            target_of(&r, "/api/files/x/permissions").as_deref(),
+            Some("permissions")
+        );
+        assert_eq!(
+            target_of(&r, "/api/files/x/permissions/7").as_deref(),
+            Some("permissions")
+        );
         assert_eq!(target_of(&r, "/other").as_deref(), Some("catch"));
     }
 
@@ -493,7 +496,12 @@ mod tests {
 
     #[test]
     fn routes_are_listed_in_match_priority_order() {
-        let r = router(&[("catch", "/..."), ("wild", "/a/..."), ("exact", "/a"), ("b", "/b")]);
+        let r = router(&[
+            ("catch", "/..."),
+            ("wild", "/a/..."),
+            ("exact", "/a"),
+            ("b", "/b"),
+        ]);
         let order: Vec<_> = r.routes().iter().map(|r| r.target().to_string()).collect();
         assert_eq!(order, ["exact", "b", "wild", "catch"]);
     }

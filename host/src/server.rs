@@ -26,7 +26,11 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight
 /// connections finish.
-pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+pub async fn serve(
+    app: Arc<App>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -59,7 +63,10 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
     }
     drop(listener);
     tracing::info!("shutting down: waiting for in-flight requests");
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("in-flight requests still running after {SHUTDOWN_GRACE:?}; stopping anyway");
     }
     Ok(())
@@ -67,7 +74,11 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
 
 impl App {
     /// Answers one request; never fails (errors become 4xx/5xx responses).
-    pub async fn handle(self: Arc<Self>, request: Request<Incoming>, client_addr: SocketAddr) -> Response<ResponseBody> {
+    pub async fn handle(
+        self: Arc<Self>,
+        request: Request<Incoming>,
+        client_addr: SocketAddr,
+    ) -> Response<ResponseBody> {
         let started = Instant::now();
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
@@ -87,7 +98,11 @@ impl App {
         })
     }
 
-    async fn respond(&self, mut request: Request<Incoming>, client_addr: SocketAddr) -> (String, Response<ResponseBody>) {
+    async fn respond(
+        &self,
+        mut request: Request<Incoming>,
+        client_addr: SocketAddr,
+    ) -> (String, Response<ResponseBody>) {
         let path = request.uri().path().to_owned();
         if let Some(name) = path.strip_prefix(WELL_KNOWN_PREFIX) {
             return ("runtime".into(), self.well_known(name));
@@ -111,7 +126,11 @@ impl App {
         }
     }
 
-    async fn run(&self, component: &crate::app::HttpComponent, request: Request<Incoming>) -> Response<ResponseBody> {
+    async fn run(
+        &self,
+        component: &crate::app::HttpComponent,
+        request: Request<Incoming>,
+    ) -> Response<ResponseBody> {
         let started = Instant::now();
         let outcome = match self.request_timeout {
             Some(limit) => tokio::time::timeout(limit, component.call(request)).await.ok(),
@@ -158,14 +177,22 @@ impl App {
         }
         let body = spec.body.clone().unwrap_or_default();
         builder
-            .body(Full::new(Bytes::from(body)).map_err(|never| match never {}).boxed_unsync())
+            .body(
+                Full::new(Bytes::from(body))
+                    .map_err(|never| match never {})
+                    .boxed_unsync(),
+            )
             .unwrap_or_else(|_| empty(StatusCode::INTERNAL_SERVER_ERROR))
     }
 }
 
 /// Adds Spin's request headers (after the client's own) and makes the URI
 /// absolute, as Spin's HTTP trigger does.
-fn prepare_request(request: &mut Request<Incoming>, route: &RouteMatch, client_addr: SocketAddr) -> Result<(), StatusCode> {
+fn prepare_request(
+    request: &mut Request<Incoming>,
+    route: &RouteMatch,
+    client_addr: SocketAddr,
+) -> Result<(), StatusCode> {
     if request.headers().values().any(|value| value.to_str().is_err()) {
         tracing::error!("Error processing request: a header value is not valid UTF-8");
         return Err(StatusCode::INTERNAL_SERVER_ERROR);
@@ -241,7 +268,10 @@ impl Body for AccessLog {
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         if let Poll::Ready(Some(Ok(frame))) = &polled
             && let Some(data) = frame.data_ref()

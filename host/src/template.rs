@@ -89,7 +89,10 @@ mod tests {
 
     #[test]
     fn variables_are_substituted_with_or_without_spaces() {
-        assert_eq!(render("postgres://{{ db_host }}:{{db_port}}"), "postgres://DB_HOST:DB_PORT");
+        assert_eq!(
+            render("postgres://{{ db_host }}:{{db_port}}"),
+            "postgres://DB_HOST:DB_PORT"
+        );
         let template = Template::parse("a{{ x }}b{{ y }}").unwrap();
         assert_eq!(template.variables().collect::<Vec<_>>(), ["x", "y"]);
     }

@@ -36,7 +36,9 @@ impl Resolver {
             resolver.add_flag(flag)?;
         }
         if dotenv.exists() {
-            for item in dotenvy::from_path_iter(dotenv).with_context(|| format!("cannot read {}", dotenv.display()))? {
+            for item in dotenvy::from_path_iter(dotenv)
+                .with_context(|| format!("cannot read {}", dotenv.display()))?
+            {
                 let (key, value) = item.with_context(|| format!("invalid line in {}", dotenv.display()))?;
                 resolver.dotenv.insert(key, value);
             }
@@ -48,7 +50,8 @@ impl Resolver {
     /// `@file.toml` (a table of names and values).
     fn add_flag(&mut self, flag: &str) -> Result<()> {
         if let Some(path) = flag.strip_prefix('@') {
-            let text = std::fs::read_to_string(path).with_context(|| format!("--variable {flag}: cannot read {path}"))?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("--variable {flag}: cannot read {path}"))?;
             let table: HashMap<String, String> = if path.ends_with(".json") {
                 serde_json::from_str(&text).with_context(|| format!("--variable {flag}: invalid JSON"))?
             } else if path.ends_with(".toml") {
@@ -63,7 +66,8 @@ impl Resolver {
             bail!("--variable {flag:?} must be NAME=VALUE, NAME=@FILE or @FILE");
         };
         let value = match value.strip_prefix('@') {
-            Some(path) => std::fs::read_to_string(path).with_context(|| format!("--variable {name}: cannot read {path}"))?,
+            Some(path) => std::fs::read_to_string(path)
+                .with_context(|| format!("--variable {name}: cannot read {path}"))?,
             None => value.to_owned(),
         };
         self.flags.insert(name.to_owned(), value);
@@ -129,9 +133,10 @@ impl ComponentVariables {
     /// The guest-facing lookup, with Spin's error variants.
     pub fn get(&self, name: &str) -> Result<String, Error> {
         check_guest_name(name).map_err(Error::InvalidName)?;
-        let template = self.templates.get(name).ok_or_else(|| {
-            Error::Undefined(format!("no variable for {:?}.{name:?}", self.component_id))
-        })?;
+        let template = self
+            .templates
+            .get(name)
+            .ok_or_else(|| Error::Undefined(format!("no variable for {:?}.{name:?}", self.component_id)))?;
         self.resolver
             .render(template)
             .map_err(|err| Error::Provider(format!("{err:#}")))
@@ -183,9 +188,12 @@ mod tests {
     fn component(resolver: Resolver) -> ComponentVariables {
         ComponentVariables {
             component_id: "comp".into(),
-            templates: [("url".to_owned(), Template::parse("https://{{ region }}.example").unwrap())]
-                .into_iter()
-                .collect(),
+            templates: [(
+                "url".to_owned(),
+                Template::parse("https://{{ region }}.example").unwrap(),
+            )]
+            .into_iter()
+            .collect(),
             resolver: Arc::new(resolver),
         }
     }
@@ -199,7 +207,12 @@ mod tests {
 
     #[test]
     fn flags_beat_defaults() {
-        let resolver = Resolver::new(declared(), &["region=us".into(), "api_key=k".into()], Path::new("/none")).unwrap();
+        let resolver = Resolver::new(
+            declared(),
+            &["region=us".into(), "api_key=k".into()],
+            Path::new("/none"),
+        )
+        .unwrap();
         assert_eq!(resolver.get("region").as_deref(), Some("us"));
         resolver.check_required().unwrap();
     }
@@ -211,7 +224,10 @@ mod tests {
         std::fs::write(&file, r#"{"region": "ap", "api_key": "k"}"#).unwrap();
         let value_file = dir.path().join("key.txt");
         std::fs::write(&value_file, "from-file").unwrap();
-        let flags = [format!("@{}", file.display()), format!("api_key=@{}", value_file.display())];
+        let flags = [
+            format!("@{}", file.display()),
+            format!("api_key=@{}", value_file.display()),
+        ];
         let resolver = Resolver::new(declared(), &flags, Path::new("/none")).unwrap();
         assert_eq!(resolver.get("region").as_deref(), Some("ap"));
         assert_eq!(resolver.get("api_key").as_deref(), Some("from-file"));
@@ -236,8 +252,12 @@ mod tests {
     #[test]
     fn guest_errors_match_spin() {
         let vars = component(Resolver::new(declared(), &[], Path::new("/none")).unwrap());
-        assert!(matches!(vars.get("Foo"), Err(Error::InvalidName(msg)) if msg.contains("invalid character 'F'")));
+        assert!(
+            matches!(vars.get("Foo"), Err(Error::InvalidName(msg)) if msg.contains("invalid character 'F'"))
+        );
         assert!(matches!(vars.get("a__b"), Err(Error::InvalidName(_))));
-        assert!(matches!(vars.get("region"), Err(Error::Undefined(msg)) if msg == r#"no variable for "comp"."region""#));
+        assert!(
+            matches!(vars.get("region"), Err(Error::Undefined(msg)) if msg == r#"no variable for "comp"."region""#)
+        );
     }
 }

@@ -64,14 +64,15 @@ impl ComponentWasi {
 fn copy_files(app_dir: &Path, files: &[FileMount], exclude: &[String], target: &Path) -> Result<()> {
     let excluded = exclude
         .iter()
-        .map(|pattern| glob::Pattern::new(pattern).with_context(|| format!("invalid exclude_files pattern {pattern:?}")))
+        .map(|pattern| {
+            glob::Pattern::new(pattern).with_context(|| format!("invalid exclude_files pattern {pattern:?}"))
+        })
         .collect::<Result<Vec<_>>>()?;
     let is_excluded = |relative: &Path| excluded.iter().any(|p| p.matches_path(relative));
     for mount in files {
         match mount {
             FileMount::Pattern(pattern) => {
-                ensure_inside_app(Path::new(pattern))
-                    .with_context(|| format!("files entry {pattern:?}"))?;
+                ensure_inside_app(Path::new(pattern)).with_context(|| format!("files entry {pattern:?}"))?;
                 let full = app_dir.join(pattern);
                 let is_glob = pattern.contains(['*', '?', '[']);
                 if !is_glob && !full.exists() {
@@ -265,7 +266,10 @@ mod tests {
             destination: "/srv".into(),
         }];
         copy_files(app.path(), &files, &[], target.path()).unwrap();
-        assert_eq!(std::fs::read_to_string(target.path().join("srv/x/y.txt")).unwrap(), "y");
+        assert_eq!(
+            std::fs::read_to_string(target.path().join("srv/x/y.txt")).unwrap(),
+            "y"
+        );
     }
 
     #[test]

@@ -68,7 +68,10 @@ impl Output {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        bail!("{needle:?} did not appear within {timeout:?}; output so far:\n{}", self.text())
+        bail!(
+            "{needle:?} did not appear within {timeout:?}; output so far:\n{}",
+            self.text()
+        )
     }
 }
 
@@ -126,7 +129,10 @@ impl HostBuilder {
             .args(["--listen", "127.0.0.1:0"])
             .args(&self.args)
             .env("SPINDRIVE_CACHE_DIR", state_dir().join("wasmtime-cache"))
-            .env("RUST_LOG", std::env::var("HOST_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("HOST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -146,7 +152,11 @@ impl HostBuilder {
                 break line.trim().to_owned();
             }
             if let Some(status) = child.try_wait()? {
-                bail!("host exited with {status} before serving:\n{}{}", stdout.text(), stderr.text());
+                bail!(
+                    "host exited with {status} before serving:\n{}{}",
+                    stdout.text(),
+                    stderr.text()
+                );
             }
             if Instant::now() > deadline {
                 let _ = child.kill();

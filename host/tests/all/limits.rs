@@ -30,7 +30,11 @@ async fn a_request_over_the_timeout_gets_504_and_a_log_line() {
 async fn without_a_timeout_slow_requests_complete() {
     let app = probe_app("", "");
     let host = app.host().start().unwrap();
-    let response = client().get(host.url("/probe/busy?ms=1200")).send().await.unwrap();
+    let response = client()
+        .get(host.url("/probe/busy?ms=1200"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
 }
 

@@ -15,7 +15,10 @@ fn an_unknown_manifest_key_is_refused_naming_key_and_component() {
 fn an_unsupported_capability_is_refused_naming_it() {
     let app = probe_app("key_value_stores = [\"default\"]", "");
     let output = app.host().expect_startup_failure().unwrap();
-    assert!(output.contains("`key_value_stores` is not supported by this host"), "{output}");
+    assert!(
+        output.contains("`key_value_stores` is not supported by this host"),
+        "{output}"
+    );
     assert!(output.contains("\"probe\""), "{output}");
 }
 
@@ -34,7 +37,10 @@ source = "{kv_user}"
 "#,
     );
     let output = app.host().expect_startup_failure().unwrap();
-    assert!(output.contains("component \"kv\" imports an interface this host does not provide"), "{output}");
+    assert!(
+        output.contains("component \"kv\" imports an interface this host does not provide"),
+        "{output}"
+    );
     assert!(output.contains("spin:key-value/key-value@3.0.0"), "{output}");
 }
 

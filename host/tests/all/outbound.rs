@@ -50,7 +50,10 @@ async fn allowed_hosts_are_reached_and_others_denied_as_on_spin() {
     let denied = outbound(&host, &format!("http://localhost:{port}/x")).await;
     assert_eq!(denied["error"], "ErrorCode::HttpRequestDenied", "{denied}");
     let other_port = outbound(&host, &format!("http://127.0.0.1:{}/x", port.wrapping_add(1))).await;
-    assert_eq!(other_port["error"], "ErrorCode::HttpRequestDenied", "{other_port}");
+    assert_eq!(
+        other_port["error"], "ErrorCode::HttpRequestDenied",
+        "{other_port}"
+    );
 
     host.stderr
         .wait_for(

@@ -51,8 +51,18 @@ static_response = { status_code = 418, headers = { x-kind = "static" }, body = "
 fn manifest() -> String {
     let mut text = ROUTES.to_owned();
     for id in [
-        "root", "exact", "wild", "inner", "param", "files", "content", "eq-first", "eq-second", "dup-first",
-        "dup-last", "hidden",
+        "root",
+        "exact",
+        "wild",
+        "inner",
+        "param",
+        "files",
+        "content",
+        "eq-first",
+        "eq-second",
+        "dup-first",
+        "dup-last",
+        "hidden",
     ] {
         text.push_str(&format!(
             "[component.{id}]\nsource = \"{{probe}}\"\nenvironment = {{ COMPONENT = \"{id}\" }}\n"
@@ -122,7 +132,10 @@ const CASES: &[Case] = &[
     Case {
         path: "/users/ada_99",
         component: Some("param"),
-        headers: &[("spin-path-match-user-id", "ada_99"), ("spin-matched-route", "/users/:user_id")],
+        headers: &[
+            ("spin-path-match-user-id", "ada_99"),
+            ("spin-matched-route", "/users/:user_id"),
+        ],
     },
     Case {
         path: "/users/a%20b",
@@ -198,7 +211,11 @@ async fn routing_rules_and_headers_match_spin() {
         let client_addr = header(&report, "spin-client-addr");
         assert!(client_addr[0].starts_with("127.0.0.1:"), "{client_addr:?}");
     }
-    assert!(host.stderr.text().contains("dup-first: /dup (duplicate of dup-last)"));
+    assert!(
+        host.stderr
+            .text()
+            .contains("dup-first: /dup (duplicate of dup-last)")
+    );
 }
 
 #[tokio::test]
@@ -230,7 +247,11 @@ async fn static_responses_and_well_known_paths() {
     assert_eq!(response.headers()["x-kind"], "static");
     assert_eq!(response.text().await.unwrap(), "teapot");
 
-    let health = client.get(host.url("/.well-known/spin/health")).send().await.unwrap();
+    let health = client
+        .get(host.url("/.well-known/spin/health"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status(), 200);
     assert_eq!(health.text().await.unwrap(), "OK");
     let info: Value = client
@@ -242,7 +263,11 @@ async fn static_responses_and_well_known_paths() {
         .await
         .unwrap();
     assert_eq!(info["name"], "routing");
-    let unknown = client.get(host.url("/.well-known/spin/nope")).send().await.unwrap();
+    let unknown = client
+        .get(host.url("/.well-known/spin/nope"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(unknown.status(), 404);
 }
 
@@ -268,5 +293,8 @@ async fn startup_lists_routes_in_priority_order_without_private_or_duplicates() 
     position(&format!("  root: {base}"));
     assert!(inner < wild && exact < wild, "{banner}");
     assert!(!banner.contains("hidden"), "private routes are not listed");
-    assert!(!banner.contains("dup-first"), "replaced duplicates are not listed");
+    assert!(
+        !banner.contains("dup-first"),
+        "replaced duplicates are not listed"
+    );
 }

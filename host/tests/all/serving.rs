@@ -39,7 +39,10 @@ source = "{legacy}"
         .map(|pair| pair[0].as_str().unwrap())
         .collect();
     assert!(names.contains(&"spin-path-info"), "{names:?}");
-    assert!(!names.contains(&"host"), "0.2 guests do not see Host, as on Spin: {names:?}");
+    assert!(
+        !names.contains(&"host"),
+        "0.2 guests do not see Host, as on Spin: {names:?}"
+    );
 }
 
 #[tokio::test]
@@ -75,7 +78,14 @@ async fn a_non_utf8_header_value_gets_500_as_on_spin() {
 async fn each_request_gets_one_access_log_line() {
     let app = probe_app("", "");
     let host = app.host().start().unwrap();
-    client().get(host.url("/probe/hello")).send().await.unwrap().text().await.unwrap();
+    client()
+        .get(host.url("/probe/hello"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     client().get(host.url("/nowhere")).send().await.unwrap();
     host.stderr
         .wait_for("path=/nowhere component=- status=404", Duration::from_secs(5))
@@ -85,7 +95,13 @@ async fn each_request_gets_one_access_log_line() {
         .lines()
         .find(|l| l.contains("path=/probe/hello"))
         .expect("an access log line");
-    for field in ["method=GET", "component=probe", "status=200", "duration_ms=", "bytes=6"] {
+    for field in [
+        "method=GET",
+        "component=probe",
+        "status=200",
+        "duration_ms=",
+        "bytes=6",
+    ] {
         assert!(line.contains(field), "{field} missing in {line}");
     }
 }
@@ -94,7 +110,14 @@ async fn each_request_gets_one_access_log_line() {
 async fn component_output_goes_to_the_host_log_prefixed_with_its_id() {
     let app = probe_app("", "");
     let host = app.host().start().unwrap();
-    client().get(host.url("/probe/log")).send().await.unwrap().text().await.unwrap();
+    client()
+        .get(host.url("/probe/log"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     host.stderr
         .wait_for("[probe] stdout line from the guest", Duration::from_secs(5))
         .unwrap();
@@ -136,7 +159,10 @@ environment = { GREETING = "bonjour" }"#,
         assert_eq!(file["read"], format!("Ok({content:?})"), "{path}");
         assert_eq!(file["write_failed"], true, "{path} must be read-only");
     }
-    assert_eq!(std::fs::read_to_string(app.dir.path().join("notes.txt")).unwrap(), "from notes");
+    assert_eq!(
+        std::fs::read_to_string(app.dir.path().join("notes.txt")).unwrap(),
+        "from notes"
+    );
 }
 
 #[tokio::test]
@@ -183,7 +209,13 @@ fn walk_count(dir: &std::path::Path) -> usize {
         .map(|entries| {
             entries
                 .flatten()
-                .map(|e| if e.path().is_dir() { walk_count(&e.path()) } else { 1 })
+                .map(|e| {
+                    if e.path().is_dir() {
+                        walk_count(&e.path())
+                    } else {
+                        1
+                    }
+                })
                 .sum()
         })
         .unwrap_or(0)

@@ -43,7 +43,15 @@ async fn a_256_mib_body_streams_through_a_guest_both_ways_with_bounded_rss() {
     let host = app.host().start().unwrap();
     let client = client();
     // Warm up an instance so the baseline includes it.
-    client.post(host.url("/probe/echo")).body(vec![0u8; 1 << 20]).send().await.unwrap().bytes().await.unwrap();
+    client
+        .post(host.url("/probe/echo"))
+        .body(vec![0u8; 1 << 20])
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     let baseline = host.rss_kib().unwrap();
 
     let sampler = RssSampler::start(host.pid());
@@ -71,6 +79,11 @@ async fn a_256_mib_body_streams_through_a_guest_both_ways_with_bounded_rss() {
     assert_eq!(digest, expected_digest(SIZE));
 
     let growth = upload_peak.max(download_peak).saturating_sub(baseline);
-    eprintln!("RSS baseline {baseline} KiB; peak upload {upload_peak} KiB, download {download_peak} KiB; growth {growth} KiB");
-    assert!(growth < RSS_BUDGET_KIB, "host RSS grew by {growth} KiB moving 256 MiB");
+    eprintln!(
+        "RSS baseline {baseline} KiB; peak upload {upload_peak} KiB, download {download_peak} KiB; growth {growth} KiB"
+    );
+    assert!(
+        growth < RSS_BUDGET_KIB,
+        "host RSS grew by {growth} KiB moving 256 MiB"
+    );
 }

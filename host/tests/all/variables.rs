@@ -63,9 +63,18 @@ async fn guest_errors_for_undeclared_and_invalid_names() {
     let app = probe_app(COMPONENT_VARIABLES, VARIABLES);
     let host = app.host().env("SPIN_VARIABLE_API_KEY", "k").start().unwrap();
     let undefined = get(&host, "region").await;
-    assert_eq!(undefined["error"], r#"Error::Undefined("no variable for \"probe\".\"region\"")"#, "{undefined}");
+    assert_eq!(
+        undefined["error"], r#"Error::Undefined("no variable for \"probe\".\"region\"")"#,
+        "{undefined}"
+    );
     let invalid = get(&host, "Where").await;
-    assert!(invalid["error"].as_str().unwrap().starts_with("Error::InvalidName"), "{invalid}");
+    assert!(
+        invalid["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("Error::InvalidName"),
+        "{invalid}"
+    );
 }
 
 #[tokio::test]

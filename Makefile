@@ -1,0 +1,51 @@
+# spindrive: the README's two commands are `make up` and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+CARGO ?= cargo
+WASM_TARGET := wasm32-wasip2
+# Every crate under components/ and tests/fixtures/ is a wasm component,
+# named like its directory.
+WASM_PACKAGES := $(notdir $(wildcard components/* tests/fixtures/*))
+WASM_FLAGS := --release --target $(WASM_TARGET) $(addprefix -p ,$(WASM_PACKAGES))
+APT_TEST_PACKAGES :=
+APT_BENCH_PACKAGES := wrk
+
+export SPINDRIVE_CACHE_DIR := $(CURDIR)/.state/wasmtime-cache
+
+.PHONY: help
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+.PHONY: deps
+deps: ## Install what is missing (Rust wasm target, Debian packages)
+	@scripts/install-deps.sh $(APT_TEST_PACKAGES)
+
+.PHONY: components
+components: deps ## Build every wasm component (release)
+	$(CARGO) build $(WASM_FLAGS)
+
+.PHONY: host
+host: ## Build the local Spin-compatible runtime
+	$(CARGO) build --release -p spindrive-host
+
+.PHONY: lint
+lint: deps ## rustfmt and clippy (native and wasm32-wasip2), warnings are errors
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --release --all-targets -- -D warnings
+	$(CARGO) clippy $(WASM_FLAGS) -- -D warnings
+
+.PHONY: test
+test: components host lint ## Build everything and run every test
+	$(CARGO) test --release
+
+.PHONY: bench-host
+bench-host: components host ## Benchmark the host against a native hyper baseline
+	@scripts/install-deps.sh $(APT_BENCH_PACKAGES)
+	$(CARGO) run --release -p spindrive-bench -- host
+
+.PHONY: clean
+clean: ## Remove build output and local state
+	$(CARGO) clean
+	rm -rf .state

@@ -1,0 +1,89 @@
+//! Printing figures and writing them to `bench/results/`.
+
+use crate::wrk::Load;
+use anyhow::Result;
+use serde::Serialize;
+use spindrive_testkit::{component_wasm, workspace_root};
+use std::fmt::Write;
+use std::path::PathBuf;
+
+/// A measurement beside its baseline from the same run.
+#[derive(Serialize)]
+pub struct Row {
+    pub name: String,
+    pub measured: Load,
+    pub baseline: Load,
+    /// measured / baseline requests per second.
+    pub ratio: f64,
+}
+
+impl Row {
+    pub fn compare(name: String, measured: Load, baseline: Load) -> Self {
+        let ratio = measured.requests_per_second / baseline.requests_per_second;
+        Row {
+            name,
+            measured,
+            baseline,
+            ratio,
+        }
+    }
+}
+
+/// The release build of the host (`make` builds it first).
+pub fn host_binary() -> PathBuf {
+    workspace_root().join("target/release/spindrive-host")
+}
+
+/// A one-component app serving the hello fixture on `/hello`.
+pub fn hello_app() -> Result<tempfile::TempDir> {
+    let dir = tempfile::tempdir()?;
+    std::fs::write(
+        dir.path().join("spin.toml"),
+        format!(
+            "spin_manifest_version = 2\n[application]\nname = \"bench\"\n[[trigger.http]]\nroute = \"/hello\"\ncomponent = \"hello\"\n[component.hello]\nsource = \"{}\"\n",
+            component_wasm("hello").display()
+        ),
+    )?;
+    Ok(dir)
+}
+
+/// Prints the rows and writes `bench/results/<name>.json` and `.md`.
+pub fn publish(name: &str, title: &str, rows: &[Row]) -> Result<()> {
+    let mut table = format!(
+        "# {title}\n\nMeasured on {} ({} cores).\n\n| case | req/s | p50 ms | p99 ms | baseline req/s | baseline p50 ms | baseline p99 ms | ratio |\n|---|---|---|---|---|---|---|---|\n",
+        timestamp(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    for row in rows {
+        let _ = writeln!(
+            table,
+            "| {} | {:.0} | {:.3} | {:.3} | {:.0} | {:.3} | {:.3} | {:.3} |",
+            row.name,
+            row.measured.requests_per_second,
+            row.measured.p50_ms,
+            row.measured.p99_ms,
+            row.baseline.requests_per_second,
+            row.baseline.p50_ms,
+            row.baseline.p99_ms,
+            row.ratio
+        );
+    }
+    println!("{table}");
+    let dir = workspace_root().join("bench/results");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join(format!("{name}.md")), &table)?;
+    std::fs::write(
+        dir.join(format!("{name}.json")),
+        serde_json::to_string_pretty(&serde_json::json!({ "title": title, "rows": rows }))?,
+    )?;
+    println!("written to bench/results/{name}.md and .json");
+    Ok(())
+}
+
+fn timestamp() -> String {
+    std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
