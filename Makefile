@@ -7,7 +7,7 @@ CARGO ?= cargo
 WASM_TARGET := wasm32-wasip2
 # Every crate under components/ and tests/fixtures/ is a wasm component,
 # named like its directory.
-WASM_PACKAGES := $(notdir $(wildcard components/* tests/fixtures/*))
+WASM_PACKAGES := $(notdir $(patsubst %/Cargo.toml,%,$(wildcard components/*/Cargo.toml tests/fixtures/*/Cargo.toml)))
 WASM_FLAGS := --release --target $(WASM_TARGET) $(addprefix -p ,$(WASM_PACKAGES))
 APT_TEST_PACKAGES :=
 APT_BENCH_PACKAGES := wrk
@@ -35,6 +35,10 @@ lint: deps ## rustfmt and clippy (native and wasm32-wasip2), warnings are errors
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --release --all-targets -- -D warnings
 	$(CARGO) clippy $(WASM_FLAGS) -- -D warnings
+
+.PHONY: up
+up: components host ## Serve the app on http://127.0.0.1:3000 (Ctrl-C stops it)
+	target/release/spindrive-host up --from tests/fixtures/spin.toml --listen 127.0.0.1:3000
 
 .PHONY: test
 test: components host lint ## Build everything and run every test
