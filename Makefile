@@ -9,7 +9,7 @@ WASM_TARGET := wasm32-wasip2
 # named like its directory.
 WASM_PACKAGES := $(notdir $(patsubst %/Cargo.toml,%,$(wildcard components/*/Cargo.toml tests/fixtures/*/Cargo.toml)))
 WASM_FLAGS := --release --target $(WASM_TARGET) $(addprefix -p ,$(WASM_PACKAGES))
-APT_TEST_PACKAGES :=
+APT_TEST_PACKAGES := postgresql postgresql-contrib
 APT_BENCH_PACKAGES := wrk
 
 export SPINDRIVE_CACHE_DIR := $(CURDIR)/.state/wasmtime-cache
@@ -42,7 +42,7 @@ up: components host ## Serve the app on http://127.0.0.1:3000 (Ctrl-C stops it)
 
 .PHONY: test
 test: components host lint ## Build everything and run every test
-	$(CARGO) test --release
+	scripts/with-services.sh $(CARGO) test --release
 
 .PHONY: bench-host
 bench-host: components host ## Benchmark the host against a native hyper baseline

@@ -42,7 +42,8 @@ fn main() -> Result<()> {
 /// connections.
 fn host_bench(seconds: u32) -> Result<()> {
     let app = report::hello_app()?;
-    let host = spindrive_testkit::HostBuilder::new(report::host_binary(), app.path().join("spin.toml")).start()?;
+    let host =
+        spindrive_testkit::HostBuilder::new(report::host_binary(), app.path().join("spin.toml")).start()?;
     let native = native::NativeHello::start()?;
     let mut rows = Vec::new();
     for connections in [1, 16] {
@@ -54,5 +55,9 @@ fn host_bench(seconds: u32) -> Result<()> {
             baseline,
         ));
     }
-    report::publish("host", "spindrive-host hello component vs native hyper hello (same run)", &rows)
+    report::publish(
+        "host",
+        "spindrive-host hello component vs native hyper hello (same run)",
+        &rows,
+    )
 }

@@ -5,6 +5,7 @@ use crate::allowed_hosts::AllowedHosts;
 use crate::engine::{self, EngineSettings, EpochTicker};
 use crate::manifest::{HttpHandler, Manifest, StaticResponse};
 use crate::outbound_http::OutboundHttp;
+use crate::pg::{PgState, PoolSettings, Pools};
 use crate::routes::{RouteSpec, Router, Target};
 use crate::state::{InstanceState, MemoryLimit};
 use crate::variables::{ComponentVariables, Resolver};
@@ -77,6 +78,7 @@ pub struct ComponentInstances {
     wasi: ComponentWasi,
     variables: Arc<ComponentVariables>,
     allowed_hosts: Arc<AllowedHosts>,
+    pools: Arc<Pools>,
     settings: InstanceSettings,
     reuse: bool,
 }
@@ -94,6 +96,11 @@ impl HandlerState for ComponentInstances {
                 allowed_hosts: self.allowed_hosts.clone(),
             },
             variables: self.variables.clone(),
+            pg: PgState::new(
+                self.component_id.clone(),
+                self.allowed_hosts.clone(),
+                self.pools.clone(),
+            ),
             limits: MemoryLimit {
                 component_id: self.component_id.clone(),
                 max_bytes: self.settings.max_memory,
@@ -148,8 +155,10 @@ impl App {
         resolver: Arc<Resolver>,
         engine_settings: &EngineSettings,
         settings: &InstanceSettings,
+        pool_settings: PoolSettings,
     ) -> Result<Self> {
         resolver.check_required()?;
+        let pools = Arc::new(Pools::new(pool_settings));
         let engine = engine::build_engine(engine_settings)?;
         let linker = engine::build_linker(&engine)?;
 
@@ -199,6 +208,7 @@ impl App {
                     resolver: resolver.clone(),
                 }),
                 allowed_hosts: Arc::new(allowed_hosts),
+                pools: pools.clone(),
                 settings: settings.clone(),
                 reuse,
             };

@@ -8,6 +8,10 @@ mod generated {
         // No `tracing`: it would log arguments and results, and variable
         // values may be secrets.
         imports: { default: async | trappable },
+        with: {
+            "spin:postgres/postgres.connection": crate::pg::PgConnection,
+            "spin:postgres/postgres.connection-builder": crate::pg::PgConnectionBuilder,
+        },
     });
 }
 

@@ -2,7 +2,9 @@
 //! pooling allocator (as Spin sizes it), the compiled-code cache, epoch
 //! interruption for request timeouts, and every host interface.
 
+use crate::bindings::spin::postgres::postgres;
 use crate::bindings::spin::variables::variables;
+use crate::pg::{PgInterface, PgView};
 use crate::state::InstanceState;
 use crate::variables::VariablesInterface;
 use anyhow::{Context, Result};
@@ -90,6 +92,10 @@ pub fn build_linker(engine: &Engine) -> Result<Linker<InstanceState>> {
     wasmtime_wasi::p3::add_to_linker(&mut linker)?;
     wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
     variables::add_to_linker::<_, VariablesInterface>(&mut linker, |state| &*state.variables)?;
+    postgres::add_to_linker::<_, PgInterface>(&mut linker, |state| PgView {
+        state: &mut state.pg,
+        table: &mut state.table,
+    })?;
     Ok(linker)
 }
 

@@ -16,6 +16,8 @@ pub mod engine;
 pub mod manifest;
 /// `wasi:http` outbound requests, checked against the allow-list.
 pub mod outbound_http;
+/// `spin:postgres`: pooled connections, Spin's value mapping.
+pub mod pg;
 /// Spin's HTTP routing rules; pure, no I/O.
 pub mod routes;
 /// The HTTP server: well-known paths, Spin headers, access log, shutdown.

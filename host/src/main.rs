@@ -5,6 +5,7 @@ use clap::{Args, Parser, Subcommand};
 use spindrive_host::app::{App, InstanceSettings};
 use spindrive_host::engine::EngineSettings;
 use spindrive_host::manifest::Manifest;
+use spindrive_host::pg::PoolSettings;
 use spindrive_host::variables::Resolver;
 use spindrive_host::{server, startup};
 use std::net::SocketAddr;
@@ -92,6 +93,19 @@ struct UpArgs {
     #[arg(long)]
     disable_cache: bool,
 
+    /// Server connections per Postgres pool (one pool per connection string).
+    #[arg(long, env = "SPINDRIVE_PG_POOL_SIZE", default_value_t = 64, value_name = "N")]
+    pg_pool_size: usize,
+
+    /// How long a request waits for a free pooled Postgres connection before
+    /// `connection-failed` (Spin waits forever).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pg_pool_timeout: Duration,
+
+    /// Postgres connect timeout, unless the connection string sets one.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pg_connect_timeout: Duration,
+
     /// Log lines as JSON objects instead of text.
     #[arg(long)]
     json_logs: bool,
@@ -127,11 +141,17 @@ async fn up(args: UpArgs) -> Result<()> {
         request_timeout: args.request_timeout,
         max_memory: args.max_instance_memory,
     };
+    let pool_settings = PoolSettings {
+        max_size: args.pg_pool_size.max(1),
+        wait_timeout: Some(args.pg_pool_timeout),
+        connect_timeout: args.pg_connect_timeout,
+    };
     let app = Arc::new(App::load(
         &manifest,
         resolver,
         &engine_settings,
         &instance_settings,
+        pool_settings,
     )?);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -2,6 +2,7 @@
 //! per-instance state, with the views the WASI and wasi:http crates need.
 
 use crate::outbound_http::OutboundHttp;
+use crate::pg::PgState;
 use crate::variables::ComponentVariables;
 use std::sync::Arc;
 use wasmtime::component::ResourceTable;
@@ -16,6 +17,7 @@ pub struct InstanceState {
     pub http: WasiHttpCtx,
     pub outbound_http: OutboundHttp,
     pub variables: Arc<ComponentVariables>,
+    pub pg: PgState,
     pub limits: MemoryLimit,
 }
 

@@ -2,6 +2,10 @@
 //! start `spindrive-host` on a free port with a manifest, read its output,
 //! measure it, stop it; find the built fixture components.
 
+mod postgres;
+
+pub use postgres::{PrivateServer, TestDatabase, admin_url, psql, with_database};
+
 use anyhow::{Context, Result, bail};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};

@@ -16,7 +16,8 @@ impl TestApp {
         let text = manifest
             .replace("{probe}", &component_wasm("probe").display().to_string())
             .replace("{legacy}", &component_wasm("legacy-p2").display().to_string())
-            .replace("{kv_user}", &component_wasm("kv-user").display().to_string());
+            .replace("{kv_user}", &component_wasm("kv-user").display().to_string())
+            .replace("{pg_probe}", &component_wasm("pg-probe").display().to_string());
         std::fs::write(dir.path().join("spin.toml"), text).expect("write spin.toml");
         TestApp { dir }
     }

@@ -6,6 +6,7 @@ mod instances;
 mod limits;
 mod manifest;
 mod outbound;
+mod postgres;
 mod routing;
 mod serving;
 mod streaming;

@@ -1,0 +1,132 @@
+//! Postgres for tests: a fresh database per test on the project's test
+//! server, or a private server a test may stop and start.
+
+use anyhow::{Context, Result, bail};
+use std::process::Command;
+
+/// The admin URL of the test server (`scripts/with-services.sh` sets it).
+pub fn admin_url() -> String {
+    std::env::var("SPINDRIVE_TEST_DATABASE_URL").unwrap_or_else(|_| {
+        let file = super::state_dir().join("pg-test/url");
+        std::fs::read_to_string(&file)
+            .map(|url| url.trim().to_owned())
+            .unwrap_or_else(|_| {
+                panic!(
+                    "no test database: run tests through `make test` (missing {})",
+                    file.display()
+                )
+            })
+    })
+}
+
+/// Runs `sql` with psql against `url`; returns the unaligned output.
+pub fn psql(url: &str, sql: &str) -> Result<String> {
+    let output = Command::new("psql")
+        .args(["-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", url, "-c", sql])
+        .output()
+        .context("cannot run psql")?;
+    if !output.status.success() {
+        bail!("psql failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+/// `url` with its database name replaced.
+pub fn with_database(url: &str, database: &str) -> String {
+    let (base, _) = url.rsplit_once('/').expect("a URL with a database path");
+    format!("{base}/{database}")
+}
+
+/// A uuid-named database, dropped when the test ends.
+pub struct TestDatabase {
+    pub name: String,
+    admin: String,
+}
+
+impl TestDatabase {
+    pub fn create() -> Result<Self> {
+        Self::create_on(&admin_url())
+    }
+
+    pub fn create_on(admin: &str) -> Result<Self> {
+        let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+        psql(admin, &format!("CREATE DATABASE \"{name}\""))?;
+        Ok(TestDatabase {
+            name,
+            admin: admin.to_owned(),
+        })
+    }
+
+    /// The database's URL (as the admin user).
+    pub fn url(&self) -> String {
+        with_database(&self.admin, &self.name)
+    }
+
+    /// Runs SQL in this database.
+    pub fn psql(&self, sql: &str) -> Result<String> {
+        psql(&self.url(), sql)
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let _ = psql(
+            &self.admin,
+            &format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name),
+        );
+    }
+}
+
+/// A Postgres server of the test's own, for tests that stop and start it.
+pub struct PrivateServer {
+    dir: std::path::PathBuf,
+    pub port: u16,
+}
+
+impl PrivateServer {
+    pub fn start() -> Result<Self> {
+        let dir = super::state_dir()
+            .join("tmp")
+            .join(uuid::Uuid::new_v4().simple().to_string());
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let server = PrivateServer { dir, port };
+        server.pg("start")?;
+        Ok(server)
+    }
+
+    fn pg(&self, action: &str) -> Result<String> {
+        let output = Command::new(super::workspace_root().join("scripts/pg.sh"))
+            .arg(action)
+            .env("PG_STATE_DIR", &self.dir)
+            .env("PG_PORT", self.port.to_string())
+            .env("PG_THROWAWAY", "1")
+            .output()?;
+        if !output.status.success() {
+            bail!(
+                "pg.sh {action} failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    }
+
+    pub fn stop(&self) -> Result<()> {
+        self.pg("stop").map(drop)
+    }
+
+    pub fn restart(&self) -> Result<()> {
+        self.pg("start").map(drop)
+    }
+
+    /// The admin URL of this server.
+    pub fn admin_url(&self) -> Result<String> {
+        self.pg("url")
+    }
+}
+
+impl Drop for PrivateServer {
+    fn drop(&mut self) {
+        let _ = self.pg("stop");
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

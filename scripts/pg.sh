@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# A project-local PostgreSQL server, started and stopped by the project.
+#
+#   scripts/pg.sh start|stop|restart|status|url|psql
+#
+# PG_STATE_DIR (default .state/pg) holds the data directory, socket, log,
+# generated password and the admin URL; PG_PORT (default 55432) is its port
+# on 127.0.0.1. PostgreSQL refuses to run as root, so as root the server
+# runs as the `postgres` user, which owns the data directory.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+state=$(realpath -m "${PG_STATE_DIR:-$root/.state/pg}")
+port=${PG_PORT:-55432}
+data=$state/data
+run=$state/run
+
+bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+if [[ -z $bindir ]]; then
+    "$root/scripts/install-deps.sh" postgresql postgresql-contrib
+    bindir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+fi
+
+owner=$(id -un)
+as_owner() {
+    if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+if [[ $(id -u) -eq 0 ]]; then owner=postgres; fi
+
+url() {
+    echo "postgres://postgres:$(cat "$state/password")@127.0.0.1:$port/postgres"
+}
+
+init() {
+    mkdir -p "$state"
+    chmod 755 "$state"
+    if [[ ! -f $state/password ]]; then
+        head -c 18 /dev/urandom | base64 | tr -d '/+=' > "$state/password"
+    fi
+    chmod 644 "$state/password"
+    mkdir -p "$data" "$run"
+    chown -R "$owner" "$data" "$run"
+    chmod 700 "$data"
+    as_owner "$bindir/initdb" -D "$data" -U postgres --pwfile="$state/password" \
+        --auth-local=trust --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 >/dev/null
+    cat >> "$data/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$run'
+max_connections = 300
+shared_buffers = 128MB
+synchronous_commit = off
+log_min_messages = warning
+CONF
+    if [[ ${PG_THROWAWAY:-0} == 1 ]]; then
+        # Test servers hold nothing worth an fsync.
+        printf 'fsync = off\nfull_page_writes = off\n' >> "$data/postgresql.conf"
+    fi
+}
+
+running() {
+    [[ -f $data/postmaster.pid ]] && as_owner "$bindir/pg_ctl" -D "$data" status >/dev/null 2>&1
+}
+
+start() {
+    [[ -f $data/PG_VERSION ]] || init
+    if ! running; then
+        touch "$state/postgres.log"
+        chown "$owner" "$state/postgres.log"
+        as_owner "$bindir/pg_ctl" -D "$data" -l "$state/postgres.log" -w -t 60 -o "-p $port" start >/dev/null
+    fi
+    url > "$state/url"
+    echo "PostgreSQL on 127.0.0.1:$port (data in $data)"
+}
+
+stop() {
+    if running; then
+        as_owner "$bindir/pg_ctl" -D "$data" -m fast -w -t 60 stop >/dev/null
+    fi
+}
+
+case ${1:-} in
+    start) start ;;
+    stop) stop ;;
+    restart) stop; start ;;
+    status) running && echo "running on 127.0.0.1:$port" || { echo stopped; exit 1; } ;;
+    url) url ;;
+    psql) shift; PGPASSWORD=$(cat "$state/password") exec psql -h 127.0.0.1 -p "$port" -U postgres "$@" ;;
+    *) echo "usage: $0 start|stop|restart|status|url|psql" >&2; exit 2 ;;
+esac
