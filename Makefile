@@ -8,6 +8,8 @@ WASM_TARGET := wasm32-wasip2
 # Every crate under components/ and tests/fixtures/ is a wasm component,
 # named like its directory.
 WASM_PACKAGES := $(notdir $(patsubst %/Cargo.toml,%,$(wildcard components/*/Cargo.toml tests/fixtures/*/Cargo.toml)))
+# Shared crates that depend on spin-sdk build only for wasm32-wasip2.
+WASM_LIBRARIES := spindrive-service spindrive-store
 WASM_FLAGS := --release --target $(WASM_TARGET) $(addprefix -p ,$(WASM_PACKAGES))
 APT_TEST_PACKAGES := postgresql postgresql-contrib
 APT_BENCH_PACKAGES := wrk
@@ -34,20 +36,25 @@ host: ## Build the local Spin-compatible runtime
 lint: deps ## rustfmt and clippy (native and wasm32-wasip2), warnings are errors
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --release --all-targets -- -D warnings
-	$(CARGO) clippy $(WASM_FLAGS) -- -D warnings
+	$(CARGO) clippy $(WASM_FLAGS) $(addprefix -p ,$(WASM_LIBRARIES) spindrive-domain) -- -D warnings
 
 .PHONY: up
 up: components host ## Serve the app on http://127.0.0.1:3000 (Ctrl-C stops it)
-	target/release/spindrive-host up --from tests/fixtures/spin.toml --listen 127.0.0.1:3000
+	scripts/up.sh
 
 .PHONY: test
-test: components host lint ## Build everything and run every test
+# `cargo test` builds the host binaries itself, with the same features as the
+# tests, so wasmtime is compiled once per run.
+test: components lint ## Build everything and run every test
 	scripts/with-services.sh $(CARGO) test --release
+	# The domain rules again, compiled to the target the components ship on.
+	CARGO_TARGET_WASM32_WASIP2_RUNNER=$(CURDIR)/target/release/wasi-test-runner \
+		$(CARGO) test --release --target wasm32-wasip2 -p spindrive-domain
 
 .PHONY: bench-host
 bench-host: components host ## Benchmark the host against a native hyper baseline
 	@scripts/install-deps.sh $(APT_BENCH_PACKAGES)
-	$(CARGO) run --release -p spindrive-bench -- host
+	scripts/with-services.sh $(CARGO) run --release -p spindrive-bench -- host
 
 .PHONY: clean
 clean: ## Remove build output and local state

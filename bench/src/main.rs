@@ -3,6 +3,7 @@
 //! writes them to `bench/results/`.
 
 mod native;
+mod pg_bench;
 mod report;
 mod wrk;
 
@@ -29,35 +30,72 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: std::net::SocketAddr,
     },
+    /// Serve the Postgres benchmark natively: hyper + a tokio-postgres pool.
+    NativePg {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: std::net::SocketAddr,
+        #[arg(long)]
+        db_url: String,
+        #[arg(long)]
+        pool_size: usize,
+    },
 }
 
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Host { seconds } => host_bench(seconds),
         Command::NativeHello { listen } => native::serve_hello(listen),
+        Command::NativePg {
+            listen,
+            db_url,
+            pool_size,
+        } => native::serve_pg(listen, &db_url, pool_size),
     }
 }
 
-/// Requests/s and latency of the host's hello vs native hyper, at 1 and 16
-/// connections.
+/// Requests/s and latency of the host's hello vs native hyper, and of a
+/// one-row SELECT and INSERT per request vs the same over a native
+/// tokio-postgres pool of the same size, at 1 and 16 connections.
 fn host_bench(seconds: u32) -> Result<()> {
     let app = report::hello_app()?;
     let host =
-        spindrive_testkit::HostBuilder::new(report::host_binary(), app.path().join("spin.toml")).start()?;
-    let native = native::NativeHello::start()?;
+        spindrive_testkit::HostBuilder::new(spindrive_testkit::host_binary(), app.path().join("spin.toml"))
+            .start()?;
+    let native = native::Baseline::hello()?;
     let mut rows = Vec::new();
     for connections in [1, 16] {
         let hello = wrk::run(&host.url("/hello"), connections, seconds)?;
-        let baseline = wrk::run(&native.url(), connections, seconds)?;
+        let baseline = wrk::run(&native.url("/hello"), connections, seconds)?;
         rows.push(report::Row::compare(
             format!("hello, {connections} conn"),
             hello,
             baseline,
         ));
     }
+    drop((host, native));
+
+    let db = pg_bench::database()?;
+    let app = pg_bench::app(&db)?;
+    let host =
+        spindrive_testkit::HostBuilder::new(spindrive_testkit::host_binary(), app.path().join("spin.toml"))
+            .arg("--pg-pool-size")
+            .arg(pg_bench::POOL_SIZE.to_string())
+            .start()?;
+    let native = native::Baseline::pg(&db.url(), pg_bench::POOL_SIZE)?;
+    for (case, path) in [("SELECT by key", "/select?id=4242"), ("INSERT", "/insert")] {
+        for connections in [1, 16] {
+            let measured = wrk::run(&host.url(path), connections, seconds)?;
+            let baseline = wrk::run(&native.url(path), connections, seconds)?;
+            rows.push(report::Row::compare(
+                format!("{case}, {connections} conn"),
+                measured,
+                baseline,
+            ));
+        }
+    }
     report::publish(
         "host",
-        "spindrive-host hello component vs native hyper hello (same run)",
+        "spindrive-host vs native baselines (hyper hello; hyper + tokio-postgres pool), same run",
         &rows,
     )
 }

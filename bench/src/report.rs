@@ -5,7 +5,6 @@ use anyhow::Result;
 use serde::Serialize;
 use spindrive_testkit::{component_wasm, workspace_root};
 use std::fmt::Write;
-use std::path::PathBuf;
 
 /// A measurement beside its baseline from the same run.
 #[derive(Serialize)]
@@ -27,11 +26,6 @@ impl Row {
             ratio,
         }
     }
-}
-
-/// The release build of the host (`make` builds it first).
-pub fn host_binary() -> PathBuf {
-    workspace_root().join("target/release/spindrive-host")
 }
 
 /// A one-component app serving the hello fixture on `/hello`.

@@ -22,6 +22,11 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The release build of the host (`make test` builds it first).
+pub fn host_binary() -> PathBuf {
+    workspace_root().join("target/release/spindrive-host")
+}
+
 /// The project's ignored state directory (servers' data, caches).
 pub fn state_dir() -> PathBuf {
     workspace_root().join(".state")

@@ -1,0 +1,286 @@
+//! The auth service (seed Auth-Service): accounts, sessions, and the
+//! administration of users. Thin: parse, call the domain and the store,
+//! answer.
+
+use http::Method;
+use serde::Deserialize;
+use serde_json::json;
+use spin_sdk::http::{IntoResponse, Request};
+use spin_sdk::http_service;
+use spindrive_domain::account::{Email, Password, Role, Username, verify_password};
+use spindrive_domain::{ValidationError, paging, time::rfc3339, token};
+use spindrive_service::auth::{self, Caller};
+use spindrive_service::response::{created, json, json_document, no_content};
+use spindrive_service::router::Route;
+use spindrive_service::{ApiError, Ctx, Db, Reply};
+use spindrive_store::{login_failures, sessions, users};
+
+#[derive(Clone, Copy)]
+enum Endpoint {
+    Register,
+    Login,
+    Logout,
+    Me,
+    UpdateMe,
+    ChangePassword,
+    ListUsers,
+    UpdateUser,
+    DeleteUser,
+    OpenApi,
+}
+
+const ROUTES: &[Route<Endpoint>] = &[
+    (Method::POST, "/api/auth/register", Endpoint::Register),
+    (Method::POST, "/api/auth/login", Endpoint::Login),
+    (Method::POST, "/api/auth/logout", Endpoint::Logout),
+    (Method::GET, "/api/auth/me", Endpoint::Me),
+    (Method::PATCH, "/api/auth/me", Endpoint::UpdateMe),
+    (Method::PUT, "/api/auth/password", Endpoint::ChangePassword),
+    (Method::GET, "/api/admin/users", Endpoint::ListUsers),
+    (Method::PATCH, "/api/admin/users/:id", Endpoint::UpdateUser),
+    (Method::DELETE, "/api/admin/users/:id", Endpoint::DeleteUser),
+    (Method::GET, "/api/openapi.json", Endpoint::OpenApi),
+];
+
+/// The API description, kept in the repository beside the code.
+const OPENAPI: &str = include_str!("../../../api/openapi.json");
+
+#[http_service]
+async fn handle(request: Request) -> impl IntoResponse {
+    spindrive_service::serve(request, ROUTES, async |endpoint, mut ctx| match endpoint {
+        Endpoint::Register => register(&mut ctx).await,
+        Endpoint::Login => login(&mut ctx).await,
+        Endpoint::Logout => logout(&ctx).await,
+        Endpoint::Me => me(&ctx).await,
+        Endpoint::UpdateMe => update_me(&mut ctx).await,
+        Endpoint::ChangePassword => change_password(&mut ctx).await,
+        Endpoint::ListUsers => list_users(&ctx).await,
+        Endpoint::UpdateUser => update_user(&mut ctx).await,
+        Endpoint::DeleteUser => delete_user(&ctx).await,
+        Endpoint::OpenApi => Ok(json_document(OPENAPI)),
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Registration {
+    username: String,
+    email: String,
+    password: String,
+}
+
+async fn register(ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    let form: Registration = ctx.json().await?;
+    let username = Username::parse(&form.username)?;
+    let email = Email::parse(&form.email)?;
+    let password = Password::parse(&form.password, "password")?;
+    let db = Db::connect(&ctx.config).await?;
+    if !ctx.config.registration_open && users::any_exist(&db).await? {
+        return Err(ApiError::forbidden(
+            "registration is closed; ask an administrator",
+        ));
+    }
+    let user = users::create(&db, &username, &email, &password.hash()).await?;
+    Ok(created(&user.to_json(true)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginForm {
+    login: String,
+    password: String,
+}
+
+/// The same reply, after the same work, for an unknown login, a wrong
+/// password and a disabled account.
+fn invalid_credentials() -> ApiError {
+    ApiError::new(
+        http::StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+        "the login or the password is wrong",
+    )
+}
+
+async fn login(ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    let form: LoginForm = ctx.json().await?;
+    let account = form.login.trim().to_lowercase();
+    if account.is_empty() || account.len() > 254 {
+        return Err(ValidationError::new("login", "must be a username or an email").into());
+    }
+    let client = ctx.client_ip();
+    let db = Db::connect(&ctx.config).await?;
+    if let Some(seconds) = login_failures::retry_after(&db, &account, &client).await? {
+        return Err(ApiError::throttled(seconds));
+    }
+    let found = users::credentials_by_login(&db, &account).await?;
+    let password_ok = verify_password(&form.password, found.as_ref().map(|c| c.password_hash.as_str()));
+    let user = match found {
+        Some(credentials) if password_ok && !credentials.user.disabled => credentials.user,
+        _ => {
+            login_failures::record(&db, &account, &client).await?;
+            return Err(invalid_credentials());
+        }
+    };
+    login_failures::clear(&db, &account).await?;
+    sessions::purge_expired(&db).await?;
+    let issued = token::issue();
+    let expires_at = sessions::create(&db, &user, &issued, ctx.config.session_lifetime_seconds).await?;
+    Ok(json(&json!({
+        "token": issued.token,
+        "expires_at": rfc3339(expires_at),
+        "user": user.to_json(true),
+    })))
+}
+
+async fn caller(ctx: &Ctx) -> Result<(Db, Caller), ApiError> {
+    let db = Db::connect(&ctx.config).await?;
+    let caller = auth::authenticate(ctx, &db).await?;
+    Ok((db, caller))
+}
+
+async fn logout(ctx: &Ctx) -> Result<Reply, ApiError> {
+    let (db, _) = caller(ctx).await?;
+    let hash = auth::token_hash(ctx).ok_or_else(ApiError::unauthorized)?;
+    sessions::revoke(&db, hash).await?;
+    Ok(no_content())
+}
+
+async fn me(ctx: &Ctx) -> Result<Reply, ApiError> {
+    let (db, caller) = caller(ctx).await?;
+    let user = users::by_id(&db, caller.id)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
+    Ok(json(&user.to_json(true)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileChange {
+    email: Option<String>,
+}
+
+async fn update_me(ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    let change: ProfileChange = ctx.json().await?;
+    let email = change.email.as_deref().map(Email::parse).transpose()?;
+    let (db, caller) = caller(ctx).await?;
+    let user = match email {
+        Some(email) => users::set_email(&db, caller.id, &email).await?,
+        None => users::by_id(&db, caller.id).await?,
+    };
+    Ok(json(&user.ok_or_else(ApiError::unauthorized)?.to_json(true)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordChange {
+    current_password: String,
+    new_password: String,
+}
+
+async fn change_password(ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    let change: PasswordChange = ctx.json().await?;
+    let new_password = Password::parse(&change.new_password, "new_password")?;
+    let (db, caller) = caller(ctx).await?;
+    let user = users::by_id(&db, caller.id)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
+    // Guessing the current password is throttled like logging in.
+    let client = ctx.client_ip();
+    if let Some(seconds) = login_failures::retry_after(&db, &user.username, &client).await? {
+        return Err(ApiError::throttled(seconds));
+    }
+    let stored = users::password_hash(&db, caller.id).await?;
+    if !verify_password(&change.current_password, stored.as_deref()) {
+        login_failures::record(&db, &user.username, &client).await?;
+        return Err(ValidationError::new("current_password", "is not the current password").into());
+    }
+    let keep = auth::token_hash(ctx);
+    let hash = new_password.hash();
+    db.transaction(async |db| {
+        users::set_password(db, caller.id, &hash).await?;
+        sessions::revoke_all_but(db, caller.id, keep).await
+    })
+    .await?;
+    Ok(no_content())
+}
+
+async fn admin(ctx: &Ctx) -> Result<(Db, Caller), ApiError> {
+    let (db, caller) = caller(ctx).await?;
+    caller.require_admin()?;
+    Ok((db, caller))
+}
+
+async fn list_users(ctx: &Ctx) -> Result<Reply, ApiError> {
+    let limit = paging::limit(ctx.query("limit"))?;
+    let after: i64 = match ctx.query("cursor") {
+        Some(cursor) => paging::decode_cursor(cursor)?,
+        None => 0,
+    };
+    let (db, _) = admin(ctx).await?;
+    let mut page = users::page(&db, after, limit + 1).await?;
+    let next_cursor = (page.len() as i64 > limit).then(|| {
+        page.truncate(limit as usize);
+        paging::encode_cursor(&page.last().map_or(after, |u| u.id))
+    });
+    Ok(json(&json!({
+        "users": page.iter().map(|u| u.to_json(true)).collect::<Vec<_>>(),
+        "next_cursor": next_cursor,
+    })))
+}
+
+/// An id from the path; anything that is not one names no user (404).
+fn user_id(ctx: &Ctx) -> Result<i64, ApiError> {
+    ctx.param("id").parse().map_err(|_| ApiError::not_found("user"))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdminChange {
+    role: Option<String>,
+    disabled: Option<bool>,
+}
+
+/// Refuses a change that would leave no enabled administrator.
+async fn keep_an_admin(db: &Db) -> Result<(), ApiError> {
+    if users::active_admin_count(db).await? == 0 {
+        return Err(ApiError::conflict(
+            "last_admin",
+            "that would leave no enabled administrator",
+        ));
+    }
+    Ok(())
+}
+
+async fn update_user(ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    let change: AdminChange = ctx.json().await?;
+    let role = change.role.as_deref().map(Role::parse).transpose()?;
+    let id = user_id(ctx)?;
+    let (db, _) = admin(ctx).await?;
+    let user = db
+        .transaction(async |db| {
+            let user = users::update_admin_fields(db, id, role, change.disabled)
+                .await?
+                .ok_or_else(|| ApiError::not_found("user"))?;
+            keep_an_admin(db).await?;
+            if user.disabled {
+                sessions::revoke_all_but(db, id, None).await?;
+            }
+            Ok(user)
+        })
+        .await?;
+    Ok(json(&user.to_json(true)))
+}
+
+async fn delete_user(ctx: &Ctx) -> Result<Reply, ApiError> {
+    let id = user_id(ctx)?;
+    let (db, _) = admin(ctx).await?;
+    db.transaction(async |db| {
+        if !users::delete(db, id).await? {
+            return Err(ApiError::not_found("user"));
+        }
+        keep_an_admin(db).await
+    })
+    .await?;
+    Ok(no_content())
+}

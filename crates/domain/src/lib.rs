@@ -1,0 +1,22 @@
+//! spindrive's domain: the rules every service shares, in plain Rust that
+//! builds and is tested natively and on wasm32-wasip2 (the target the
+//! components ship on).
+//!
+//! Values from the outside world are parsed once into types that can only
+//! hold valid values (`Username`, `Email`, `Password`, `FileName`, ...);
+//! the rest of the code takes those types.
+
+/// Account fields: usernames, emails, passwords (argon2id), roles.
+pub mod account;
+/// Validation errors that name the field at fault.
+pub mod error;
+/// File names and file access rules (read < write < delete).
+pub mod file;
+/// Opaque list cursors and page sizes.
+pub mod paging;
+/// Timestamps as the API shows them (RFC 3339, UTC).
+pub mod time;
+/// Bearer session tokens: generation, hashing, parsing.
+pub mod token;
+
+pub use error::ValidationError;

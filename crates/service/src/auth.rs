@@ -1,0 +1,55 @@
+//! Who is calling: the bearer token resolved to a user with one indexed
+//! query. Expired, revoked or unknown tokens and disabled users get 401.
+
+use crate::db::{Db, column};
+use crate::error::ApiError;
+use crate::request::Ctx;
+use spin_sdk::pg::ParameterValue;
+use spindrive_domain::account::Role;
+use spindrive_domain::token;
+
+/// An authenticated caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Caller {
+    pub id: i64,
+    pub role: Role,
+}
+
+impl Caller {
+    pub fn is_admin(self) -> bool {
+        self.role == Role::Admin
+    }
+
+    /// 403 unless an administrator.
+    pub fn require_admin(self) -> Result<Self, ApiError> {
+        if self.is_admin() {
+            Ok(self)
+        } else {
+            Err(ApiError::forbidden("administrators only"))
+        }
+    }
+}
+
+/// The SHA-256 of the request's bearer token, if it has a well-formed one.
+pub fn token_hash(ctx: &Ctx) -> Option<[u8; 32]> {
+    let header = ctx.header("authorization")?;
+    token::from_authorization(header).map(token::hash)
+}
+
+/// Resolves the caller, or 401.
+pub async fn authenticate(ctx: &Ctx, db: &Db) -> Result<Caller, ApiError> {
+    let hash = token_hash(ctx).ok_or_else(ApiError::unauthorized)?;
+    let row = db
+        .row(
+            "SELECT u.id, u.role FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.token_hash = $1 AND s.expires_at > (now() AT TIME ZONE 'utc') AND NOT u.disabled",
+            &[ParameterValue::Binary(hash.to_vec())],
+        )
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
+    let role: String = column(&row, "role")?;
+    Ok(Caller {
+        id: column(&row, "id")?,
+        role: Role::parse(&role).map_err(ApiError::internal)?,
+    })
+}

@@ -1,0 +1,68 @@
+//! Settings, read from Spin variables on every request (as Spin resolves
+//! them), so a changed provider value takes effect without a restart.
+
+use crate::error::ApiError;
+use spin_sdk::variables;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    db_host: String,
+    db_port: String,
+    db_name: String,
+    db_user: String,
+    db_password: String,
+    db_sslmode: String,
+    /// Largest JSON request body accepted.
+    pub max_json_bytes: u64,
+    /// Largest file upload accepted.
+    pub max_upload_bytes: u64,
+    /// Absolute lifetime of a session token.
+    pub session_lifetime_seconds: i64,
+    /// Whether anyone may register (the first user always may).
+    pub registration_open: bool,
+}
+
+async fn get(name: &str) -> Result<String, ApiError> {
+    variables::get(name)
+        .await
+        .map_err(|err| ApiError::internal(format!("variable {name}: {err}")))
+}
+
+async fn number<T: std::str::FromStr>(name: &str) -> Result<T, ApiError> {
+    get(name)
+        .await?
+        .trim()
+        .parse()
+        .map_err(|_| ApiError::internal(format!("variable {name} is not a number")))
+}
+
+impl Config {
+    pub async fn load() -> Result<Self, ApiError> {
+        Ok(Config {
+            db_host: get("db_host").await?,
+            db_port: get("db_port").await?,
+            db_name: get("db_name").await?,
+            db_user: get("db_user").await?,
+            db_password: get("db_password").await?,
+            db_sslmode: get("db_sslmode").await?,
+            max_json_bytes: number("max_json_bytes").await?,
+            max_upload_bytes: number("max_upload_bytes").await?,
+            session_lifetime_seconds: number("session_lifetime_seconds").await?,
+            registration_open: get("registration_open").await?.trim() == "true",
+        })
+    }
+
+    /// A libpq key/value connection string, values quoted and escaped.
+    pub fn db_address(&self) -> String {
+        let quote = |value: &str| format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"));
+        format!(
+            "host={} port={} dbname={} user={} password={} sslmode={}",
+            quote(&self.db_host),
+            quote(&self.db_port),
+            quote(&self.db_name),
+            quote(&self.db_user),
+            quote(&self.db_password),
+            quote(&self.db_sslmode),
+        )
+    }
+}

@@ -1,0 +1,135 @@
+//! Postgres over `spin:postgres`: one connection per request from the
+//! runtime's pool, typed row access, and errors mapped to the API's (a
+//! named constraint to 409, a lost database to 503, the rest to 500).
+
+use crate::config::Config;
+use crate::error::ApiError;
+use http::StatusCode;
+use spin_sdk::pg::{self, Connection, Decode, ParameterValue, Row};
+
+/// A request's database connection.
+pub struct Db {
+    connection: Connection,
+}
+
+/// A failed statement.
+#[derive(Debug)]
+pub struct DbError(pg::Error);
+
+impl std::fmt::Display for DbError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
+}
+
+impl DbError {
+    fn db_error(&self) -> Option<&pg::DbError> {
+        match &self.0 {
+            pg::Error::PgError(pg::PgError::QueryFailed(pg::QueryError::DbError(db))) => Some(db),
+            _ => None,
+        }
+    }
+
+    /// The SQLSTATE, if the server reported one.
+    pub fn code(&self) -> Option<&str> {
+        self.db_error().map(|db| db.code.as_str())
+    }
+
+    /// The violated constraint's name, if any.
+    pub fn constraint(&self) -> Option<&str> {
+        self.db_error()?
+            .extras
+            .iter()
+            .find(|(key, _)| key == "constraint")
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// Maps a unique violation of one of `constraints` (name, code,
+    /// message) to 409; anything else as usual.
+    pub fn conflict_on(self, constraints: &[(&str, &'static str, &str)]) -> ApiError {
+        if self.code() == Some("23505")
+            && let Some(name) = self.constraint()
+            && let Some((_, code, message)) = constraints.iter().find(|(n, _, _)| *n == name)
+        {
+            return ApiError::conflict(code, *message);
+        }
+        self.into()
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(error: DbError) -> Self {
+        match &error.0 {
+            pg::Error::PgError(pg::PgError::ConnectionFailed(_)) => {
+                eprintln!("database unavailable: {error}");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "database_unavailable",
+                    "the database is unavailable; retry shortly",
+                )
+            }
+            _ => ApiError::internal(error),
+        }
+    }
+}
+
+impl Db {
+    /// Opens a connection with the configured address.
+    pub async fn connect(config: &Config) -> Result<Self, ApiError> {
+        let connection = Connection::open(config.db_address())
+            .await
+            .map_err(|err| ApiError::from(DbError(err)))?;
+        Ok(Db { connection })
+    }
+
+    /// Every row of a query.
+    pub async fn rows(&self, sql: &str, params: &[ParameterValue]) -> Result<Vec<Row>, DbError> {
+        self.connection
+            .query(sql, params.to_vec())
+            .await
+            .map_err(DbError)?
+            .collect()
+            .await
+            .map_err(DbError)
+    }
+
+    /// The first row of a query, if any.
+    pub async fn row(&self, sql: &str, params: &[ParameterValue]) -> Result<Option<Row>, DbError> {
+        Ok(self.rows(sql, params).await?.into_iter().next())
+    }
+
+    /// Runs a statement; returns the rows it affected.
+    pub async fn execute(&self, sql: &str, params: &[ParameterValue]) -> Result<u64, DbError> {
+        self.connection
+            .execute(sql, params.to_vec())
+            .await
+            .map_err(DbError)
+    }
+
+    /// Runs `work` in a transaction that is always finished: committed if
+    /// it succeeds, rolled back if it fails.
+    pub async fn transaction<T>(
+        &self,
+        work: impl AsyncFnOnce(&Db) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        self.execute("BEGIN", &[]).await?;
+        match work(self).await {
+            Ok(value) => {
+                self.execute("COMMIT", &[]).await?;
+                Ok(value)
+            }
+            Err(error) => {
+                if let Err(rollback) = self.execute("ROLLBACK", &[]).await {
+                    eprintln!("rollback failed: {rollback}");
+                }
+                Err(error)
+            }
+        }
+    }
+}
+
+/// A column of a row, typed; a missing column or wrong type is our bug (500).
+pub fn column<T: Decode>(row: &Row, name: &str) -> Result<T, ApiError> {
+    row.get::<T>(name)
+        .ok_or_else(|| ApiError::internal(format!("column {name} is missing or of another type")))
+}

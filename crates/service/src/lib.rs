@@ -1,0 +1,27 @@
+//! The shared half of every spindrive component: a component is a table of
+//! routes and thin handlers; this crate parses requests, authenticates the
+//! caller, talks to Postgres, and turns every error into the API's JSON
+//! error with the right status.
+
+/// The caller behind a bearer token.
+pub mod auth;
+/// Settings from Spin variables.
+pub mod config;
+/// Postgres access over `spin:postgres`, with errors mapped to the API's.
+pub mod db;
+/// `{"error":{"code","message"}}` with the matching status.
+pub mod error;
+/// Request parsing: path parameters, query strings, size-limited JSON.
+pub mod request;
+/// JSON and empty responses.
+pub mod response;
+/// Method-and-path dispatch to a component's endpoints.
+pub mod router;
+
+pub use auth::Caller;
+pub use config::Config;
+pub use db::Db;
+pub use error::ApiError;
+pub use request::Ctx;
+pub use response::Reply;
+pub use router::serve;

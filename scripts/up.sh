@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# `make up`: a project-local Postgres (unless SPIN_VARIABLE_DB_HOST points
+# elsewhere), its `spindrive` role and database, the migrations, then the
+# app on http://127.0.0.1:3000. Ctrl-C stops everything this script started.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+listen=${LISTEN:-127.0.0.1:3000}
+
+if [[ -z ${SPIN_VARIABLE_DB_HOST:-} ]]; then
+    export PG_STATE_DIR=$root/.state/pg PG_PORT=${SPIN_VARIABLE_DB_PORT:-55432}
+    trap 'scripts/pg.sh stop; echo "stopped PostgreSQL"' EXIT
+    scripts/pg.sh start
+    admin=$(scripts/pg.sh url)
+    secret=$PG_STATE_DIR/app-password
+    [[ -f $secret ]] || head -c 18 /dev/urandom | base64 | tr -d '/+=' > "$secret"
+    password=$(cat "$secret")
+    psql -X -q -v ON_ERROR_STOP=1 "$admin" <<SQL
+SELECT format('CREATE ROLE spindrive LOGIN PASSWORD %L', '$password')
+ WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'spindrive') \gexec
+SELECT 'CREATE DATABASE spindrive OWNER spindrive'
+ WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'spindrive') \gexec
+SQL
+    export SPIN_VARIABLE_DB_PORT=$PG_PORT SPIN_VARIABLE_DB_PASSWORD=$password
+    scripts/migrate.sh "postgres://spindrive:$password@127.0.0.1:$PG_PORT/spindrive"
+else
+    scripts/migrate.sh "postgres://${SPIN_VARIABLE_DB_USER:-spindrive}:${SPIN_VARIABLE_DB_PASSWORD:?set SPIN_VARIABLE_DB_PASSWORD}@$SPIN_VARIABLE_DB_HOST:${SPIN_VARIABLE_DB_PORT:-5432}/${SPIN_VARIABLE_DB_NAME:-spindrive}"
+fi
+
+base=http://$listen
+cat <<HELP
+
+Try it:
+  curl -s -X POST $base/api/auth/register -H 'content-type: application/json' \\
+       -d '{"username":"ada","email":"ada@example.com","password":"correct horse battery"}'
+  TOKEN=\$(curl -s -X POST $base/api/auth/login -H 'content-type: application/json' \\
+       -d '{"login":"ada","password":"correct horse battery"}' | sed 's/.*"token":"\\([^"]*\\)".*/\\1/')
+  curl -s $base/api/auth/me -H "authorization: Bearer \$TOKEN"
+API description: $base/api/openapi.json
+HELP
+target/release/spindrive-host up --from spin.toml --listen "$listen"

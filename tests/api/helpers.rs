@@ -1,0 +1,145 @@
+//! `spawn_app`: a migrated database, the host with the product's spin.toml
+//! pointed at it, and typed request helpers.
+
+use reqwest::{Method, Response, StatusCode};
+use serde_json::{Value, json};
+use spindrive_testkit::{Host, HostBuilder, TestDatabase, host_binary, workspace_root};
+use std::sync::Mutex;
+
+pub struct TestApp {
+    pub db: TestDatabase,
+    pub host: Host,
+    client: reqwest::Client,
+    /// Every response body seen, to check what the API ever reveals.
+    pub bodies: Mutex<Vec<String>>,
+}
+
+/// Applies the migrations to `url` with the project's one mechanism.
+pub fn migrate(url: &str) {
+    let status = std::process::Command::new(workspace_root().join("scripts/migrate.sh"))
+        .arg(url)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("run migrate.sh");
+    assert!(status.success(), "migrations apply");
+}
+
+pub fn spawn_app() -> TestApp {
+    spawn_app_with(|host| host)
+}
+
+/// Like [`spawn_app`], with extra host arguments (variables, limits).
+pub fn spawn_app_with(configure: impl FnOnce(HostBuilder) -> HostBuilder) -> TestApp {
+    let db = TestDatabase::create().expect("test database");
+    migrate(&db.url());
+    // postgres://user:password@host:port/database
+    let url = db.url();
+    let rest = url.strip_prefix("postgres://").expect("a postgres URL");
+    let (credentials, location) = rest.split_once('@').expect("credentials");
+    let (user, password) = credentials.split_once(':').expect("user:password");
+    let (address, name) = location.split_once('/').expect("database");
+    let (host, port) = address.split_once(':').expect("host:port");
+    let mut builder = HostBuilder::new(host_binary(), workspace_root().join("spin.toml"));
+    for (key, value) in [
+        ("db_host", host),
+        ("db_port", port),
+        ("db_name", name),
+        ("db_user", user),
+        ("db_password", password),
+        ("db_sslmode", "disable"),
+    ] {
+        builder = builder.arg("--variable").arg(format!("{key}={value}"));
+    }
+    let host = configure(builder).start().expect("host starts");
+    TestApp {
+        db,
+        host,
+        client: reqwest::Client::new(),
+        bodies: Mutex::default(),
+    }
+}
+
+/// A registered, logged-in user.
+pub struct User {
+    pub id: i64,
+    pub password: String,
+    pub token: String,
+}
+
+impl TestApp {
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
+        let mut request = self.client.request(method, self.host.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    /// Sends a request; returns the status and the JSON body (`null` if empty).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let response = self.request(method, path, token, body).await;
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        self.bodies.lock().unwrap().push(text.clone());
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("JSON body, got {text:?}"))
+        };
+        (status, value)
+    }
+
+    pub async fn register(&self, username: &str, email: &str, password: &str) -> (StatusCode, Value) {
+        let body = json!({ "username": username, "email": email, "password": password });
+        self.call(Method::POST, "/api/auth/register", None, Some(body))
+            .await
+    }
+
+    pub async fn login(&self, login: &str, password: &str) -> (StatusCode, Value) {
+        let body = json!({ "login": login, "password": password });
+        self.call(Method::POST, "/api/auth/login", None, Some(body)).await
+    }
+
+    /// Registers and logs in a user named `username`.
+    pub async fn user(&self, username: &str) -> User {
+        let password = format!("{username}-secret-pw");
+        let (status, registered) = self
+            .register(username, &format!("{username}@example.com"), &password)
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{registered}");
+        let (status, session) = self.login(username, &password).await;
+        assert_eq!(status, StatusCode::OK, "{session}");
+        User {
+            id: registered["id"].as_i64().expect("id"),
+            password,
+            token: session["token"].as_str().expect("token").to_owned(),
+        }
+    }
+
+    /// Runs SQL in the app's database.
+    pub fn sql(&self, sql: &str) -> String {
+        self.db.psql(sql).expect("psql")
+    }
+}
+
+/// Asserts an API error: the status and the error code.
+pub fn assert_error(actual: (StatusCode, Value), status: StatusCode, code: &str) {
+    assert_eq!(actual.0, status, "{}", actual.1);
+    assert_eq!(actual.1["error"]["code"], code, "{}", actual.1);
+    assert!(actual.1["error"]["message"].is_string(), "{}", actual.1);
+}

@@ -1,0 +1,9 @@
+//! Black-box tests of spindrive: each test gets a fresh database with the
+//! migrations applied, the real host serving the real spin.toml, and talks
+//! HTTP. One binary, a module per area.
+
+mod admin;
+mod auth;
+mod helpers;
+mod openapi;
+mod schema;
