@@ -51,10 +51,18 @@ test: components lint ## Build everything and run every test
 	CARGO_TARGET_WASM32_WASIP2_RUNNER=$(CURDIR)/target/release/wasi-test-runner \
 		$(CARGO) test --release --target wasm32-wasip2 -p spindrive-domain
 
+.PHONY: bench
+bench: bench-host bench-app ## Every benchmark; figures land in bench/results/
+
 .PHONY: bench-host
-bench-host: components host ## Benchmark the host against a native hyper baseline
+bench-host: components host ## The host vs native baselines (hello; a Postgres pool)
 	@scripts/install-deps.sh $(APT_BENCH_PACKAGES)
 	scripts/with-services.sh $(CARGO) run --release -p spindrive-bench -- host
+
+.PHONY: bench-app
+bench-app: components host ## GET /api/auth/me vs the hello floor; login latency
+	@scripts/install-deps.sh $(APT_BENCH_PACKAGES)
+	scripts/with-services.sh $(CARGO) run --release -p spindrive-bench -- app
 
 .PHONY: clean
 clean: ## Remove build output and local state

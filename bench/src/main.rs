@@ -2,6 +2,7 @@
 //! and a baseline in the same run, prints the figures with their ratio, and
 //! writes them to `bench/results/`.
 
+mod app_bench;
 mod native;
 mod pg_bench;
 mod report;
@@ -19,7 +20,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// The host serving a hello component vs a native hyper hello server.
+    /// The app: `GET /api/auth/me` vs the host's hello (the floor), and
+    /// login latency (argon2id).
+    App {
+        /// Seconds per measurement.
+        #[arg(long, env = "BENCH_SECONDS", default_value_t = 10)]
+        seconds: u32,
+    },
+    /// The host vs native baselines: hello, and a one-row SELECT / INSERT
+    /// over a tokio-postgres pool.
     Host {
         /// Seconds per measurement.
         #[arg(long, env = "BENCH_SECONDS", default_value_t = 10)]
@@ -44,6 +53,7 @@ enum Command {
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Host { seconds } => host_bench(seconds),
+        Command::App { seconds } => app_bench::run(seconds),
         Command::NativeHello { listen } => native::serve_hello(listen),
         Command::NativePg {
             listen,
@@ -97,5 +107,6 @@ fn host_bench(seconds: u32) -> Result<()> {
         "host",
         "spindrive-host vs native baselines (hyper hello; hyper + tokio-postgres pool), same run",
         &rows,
+        &[],
     )
 }

@@ -41,8 +41,9 @@ pub fn hello_app() -> Result<tempfile::TempDir> {
     Ok(dir)
 }
 
-/// Prints the rows and writes `bench/results/<name>.json` and `.md`.
-pub fn publish(name: &str, title: &str, rows: &[Row]) -> Result<()> {
+/// Prints the rows (and any notes) and writes `bench/results/<name>.json`
+/// and `.md`.
+pub fn publish(name: &str, title: &str, rows: &[Row], notes: &[String]) -> Result<()> {
     let mut table = format!(
         "# {title}\n\nMeasured on {} ({} cores).\n\n| case | req/s | p50 ms | p99 ms | baseline req/s | baseline p50 ms | baseline p99 ms | ratio |\n|---|---|---|---|---|---|---|---|\n",
         timestamp(),
@@ -62,13 +63,16 @@ pub fn publish(name: &str, title: &str, rows: &[Row]) -> Result<()> {
             row.ratio
         );
     }
+    for note in notes {
+        let _ = writeln!(table, "\n{note}");
+    }
     println!("{table}");
     let dir = workspace_root().join("bench/results");
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join(format!("{name}.md")), &table)?;
     std::fs::write(
         dir.join(format!("{name}.json")),
-        serde_json::to_string_pretty(&serde_json::json!({ "title": title, "rows": rows }))?,
+        serde_json::to_string_pretty(&serde_json::json!({ "title": title, "rows": rows, "notes": notes }))?,
     )?;
     println!("written to bench/results/{name}.md and .json");
     Ok(())

@@ -15,8 +15,14 @@ pub struct Load {
 
 /// `connections` connections (one wrk thread per 8) for `seconds` against `url`.
 pub fn run(url: &str, connections: u32, seconds: u32) -> Result<Load> {
+    run_with_headers(url, connections, seconds, &[])
+}
+
+/// [`run`], sending `headers` (`name: value`) with every request.
+pub fn run_with_headers(url: &str, connections: u32, seconds: u32, headers: &[String]) -> Result<Load> {
     let threads = connections.div_ceil(8).clamp(1, 2);
     let output = Command::new("wrk")
+        .args(headers.iter().flat_map(|h| ["-H".to_owned(), h.clone()]))
         .args([
             format!("-t{threads}"),
             format!("-c{connections}"),

@@ -3,7 +3,7 @@
 
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
-use spindrive_testkit::{Host, HostBuilder, TestDatabase, host_binary, workspace_root};
+use spindrive_testkit::{Host, HostBuilder, TestDatabase, app_host};
 use std::sync::Mutex;
 
 pub struct TestApp {
@@ -14,16 +14,6 @@ pub struct TestApp {
     pub bodies: Mutex<Vec<String>>,
 }
 
-/// Applies the migrations to `url` with the project's one mechanism.
-pub fn migrate(url: &str) {
-    let status = std::process::Command::new(workspace_root().join("scripts/migrate.sh"))
-        .arg(url)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .expect("run migrate.sh");
-    assert!(status.success(), "migrations apply");
-}
-
 pub fn spawn_app() -> TestApp {
     spawn_app_with(|host| host)
 }
@@ -31,25 +21,7 @@ pub fn spawn_app() -> TestApp {
 /// Like [`spawn_app`], with extra host arguments (variables, limits).
 pub fn spawn_app_with(configure: impl FnOnce(HostBuilder) -> HostBuilder) -> TestApp {
     let db = TestDatabase::create().expect("test database");
-    migrate(&db.url());
-    // postgres://user:password@host:port/database
-    let url = db.url();
-    let rest = url.strip_prefix("postgres://").expect("a postgres URL");
-    let (credentials, location) = rest.split_once('@').expect("credentials");
-    let (user, password) = credentials.split_once(':').expect("user:password");
-    let (address, name) = location.split_once('/').expect("database");
-    let (host, port) = address.split_once(':').expect("host:port");
-    let mut builder = HostBuilder::new(host_binary(), workspace_root().join("spin.toml"));
-    for (key, value) in [
-        ("db_host", host),
-        ("db_port", port),
-        ("db_name", name),
-        ("db_user", user),
-        ("db_password", password),
-        ("db_sslmode", "disable"),
-    ] {
-        builder = builder.arg("--variable").arg(format!("{key}={value}"));
-    }
+    let builder = app_host(&db).expect("migrated database");
     let host = configure(builder).start().expect("host starts");
     TestApp {
         db,

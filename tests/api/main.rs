@@ -4,6 +4,8 @@
 
 mod admin;
 mod auth;
+mod downloads;
+mod files;
 mod helpers;
 mod openapi;
 mod schema;

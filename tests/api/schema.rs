@@ -1,8 +1,11 @@
 //! The schema: applied by one mechanism, recorded, idempotent, and holding
 //! its own invariants even against direct SQL.
 
-use crate::helpers::migrate;
 use spindrive_testkit::TestDatabase;
+
+fn migrate(url: &str) {
+    spindrive_testkit::migrate(url).expect("migrations apply");
+}
 
 #[test]
 fn migrations_apply_in_order_once_and_rerun_safely() {

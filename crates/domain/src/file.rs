@@ -8,6 +8,29 @@
 use crate::ValidationError;
 use crate::account::Role;
 
+/// A file id: a UUID in canonical lowercase form. Anything else names no
+/// file (and is reported as not found, like a file one may not see).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileId(String);
+
+impl FileId {
+    pub fn parse(input: &str) -> Option<Self> {
+        let id = input.to_ascii_lowercase();
+        let shape_ok = id.len() == 36
+            && id.char_indices().all(|(i, c)| match i {
+                8 | 13 | 18 | 23 => c == '-',
+                _ => c.is_ascii_hexdigit(),
+            });
+        shape_ok.then_some(FileId(id))
+    }
+}
+
+impl AsRef<str> for FileId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A file name: any UTF-8 without control characters or `/`, 1–255 bytes.
 /// It is only ever shown, never used to build a path.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -149,6 +172,21 @@ mod tests {
             &"é".repeat(128),
         ] {
             assert_eq!(FileName::parse(bad).unwrap_err().field, "file_name", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn file_ids_are_canonical_uuids() {
+        let id = FileId::parse("A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11").unwrap();
+        assert_eq!(id.as_ref(), "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
+        for bad in [
+            "",
+            "42",
+            "a0eebc999c0b4ef8bb6d6bb9bd380a11",
+            "g0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+            "../etc/passwd",
+        ] {
+            assert!(FileId::parse(bad).is_none(), "{bad}");
         }
     }
 

@@ -8,6 +8,8 @@
 
 /// Account fields: usernames, emails, passwords (argon2id), roles.
 pub mod account;
+/// Downloads: byte ranges, validators, Content-Disposition.
+pub mod download;
 /// Validation errors that name the field at fault.
 pub mod error;
 /// File names and file access rules (read < write < delete).

@@ -20,6 +20,10 @@ pub struct Config {
     pub session_lifetime_seconds: i64,
     /// Whether anyone may register (the first user always may).
     pub registration_open: bool,
+    /// An upload idle this long is abandoned and swept.
+    pub upload_stale_seconds: i64,
+    /// Replaced content stays this long for downloads already reading it.
+    pub release_grace_seconds: i64,
 }
 
 async fn get(name: &str) -> Result<String, ApiError> {
@@ -49,6 +53,8 @@ impl Config {
             max_upload_bytes: number("max_upload_bytes").await?,
             session_lifetime_seconds: number("session_lifetime_seconds").await?,
             registration_open: get("registration_open").await?.trim() == "true",
+            upload_stale_seconds: number("upload_stale_seconds").await?,
+            release_grace_seconds: number("release_grace_seconds").await?,
         })
     }
 

@@ -1,6 +1,10 @@
 //! spindrive's SQL, written once: each module owns one table's statements
 //! and returns domain values or API errors.
 
+/// File content: chunked in Postgres, staged, published, swept.
+pub mod content;
+/// File metadata, read with the caller's access.
+pub mod files;
 /// Failed-login bookkeeping for throttling.
 pub mod login_failures;
 /// Bearer sessions.

@@ -4,7 +4,7 @@
 
 mod postgres;
 
-pub use postgres::{PrivateServer, TestDatabase, admin_url, psql, with_database};
+pub use postgres::{PrivateServer, TestDatabase, admin_url, app_host, migrate, psql, with_database};
 
 use anyhow::{Context, Result, bail};
 use std::io::{BufRead, BufReader, Read};

@@ -77,6 +77,47 @@ impl Drop for TestDatabase {
     }
 }
 
+/// Applies the project's migrations with its one mechanism.
+pub fn migrate(url: &str) -> Result<()> {
+    let output = Command::new(super::workspace_root().join("scripts/migrate.sh"))
+        .arg(url)
+        .output()
+        .context("cannot run migrate.sh")?;
+    if !output.status.success() {
+        bail!("migrations failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    Ok(())
+}
+
+/// A host serving the product's spin.toml against `db` (migrated first).
+pub fn app_host(db: &TestDatabase) -> Result<super::HostBuilder> {
+    migrate(&db.url())?;
+    // postgres://user:password@host:port/database
+    let url = db.url();
+    let parse = || -> Option<[(&'static str, String); 6]> {
+        let rest = url.strip_prefix("postgres://")?;
+        let (credentials, location) = rest.split_once('@')?;
+        let (user, password) = credentials.split_once(':')?;
+        let (address, name) = location.split_once('/')?;
+        let (host, port) = address.split_once(':')?;
+        Some([
+            ("db_host", host.to_owned()),
+            ("db_port", port.to_owned()),
+            ("db_name", name.to_owned()),
+            ("db_user", user.to_owned()),
+            ("db_password", password.to_owned()),
+            ("db_sslmode", "disable".to_owned()),
+        ])
+    };
+    let variables = parse().context("the test database URL is not postgres://user:password@host:port/db")?;
+    let root = super::workspace_root();
+    let mut builder = super::HostBuilder::new(super::host_binary(), root.join("spin.toml"));
+    for (key, value) in variables {
+        builder = builder.arg("--variable").arg(format!("{key}={value}"));
+    }
+    Ok(builder)
+}
+
 /// A Postgres server of the test's own, for tests that stop and start it.
 pub struct PrivateServer {
     dir: std::path::PathBuf,

@@ -1,0 +1,157 @@
+//! The downloads service (seed File-Downloader-Service): `GET`/`HEAD`
+//! stream a file's content chunk by chunk straight from Postgres, with
+//! `Range`, `ETag`/`If-None-Match`, `If-Range` and `Last-Modified`; `PUT`
+//! replaces the content (Spin routes by path, so this path's writer lives
+//! here too, on the same shared upload code as the files service).
+
+use bytes::Bytes;
+use futures::stream;
+use http::header::{
+    ACCEPT_RANGES, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG,
+    LAST_MODIFIED,
+};
+use http::{HeaderValue, Method, StatusCode};
+use http_body_util::{BodyExt, StreamBody};
+use spin_sdk::http::{IntoResponse, Request};
+use spin_sdk::http_service;
+use spindrive_domain::download::{self, ByteRange};
+use spindrive_domain::file::Level;
+use spindrive_service::response::{BoxError, Reply, empty, json};
+use spindrive_service::router::Route;
+use spindrive_service::{ApiError, Ctx, Db};
+use spindrive_store::content::{self, CHUNK_BYTES};
+use spindrive_store::files::{self, VisibleFile};
+
+#[derive(Clone, Copy)]
+enum Endpoint {
+    Download,
+    Head,
+    Replace,
+}
+
+const ROUTES: &[Route<Endpoint>] = &[
+    (Method::GET, "/api/files/:id/content", Endpoint::Download),
+    (Method::HEAD, "/api/files/:id/content", Endpoint::Head),
+    (Method::PUT, "/api/files/:id/content", Endpoint::Replace),
+];
+
+#[http_service]
+async fn handle(request: Request) -> impl IntoResponse {
+    spindrive_service::serve(request, ROUTES, async |endpoint, mut ctx| match endpoint {
+        Endpoint::Download => download(&ctx, true).await,
+        Endpoint::Head => download(&ctx, false).await,
+        Endpoint::Replace => replace(&mut ctx).await,
+    })
+    .await
+}
+
+fn header_value(text: &str) -> Result<HeaderValue, ApiError> {
+    HeaderValue::from_str(text).map_err(ApiError::internal)
+}
+
+async fn download(ctx: &Ctx, with_body: bool) -> Result<Reply, ApiError> {
+    let (db, _, file) = files::in_path(ctx, Level::Read).await?;
+    let etag = download::etag(&file.sha256);
+    let mut reply = http::Response::new(empty());
+    let headers = reply.headers_mut();
+    headers.insert(ETAG, header_value(&etag)?);
+    headers.insert(
+        LAST_MODIFIED,
+        header_value(&download::http_date(file.updated_at))?,
+    );
+    headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    // Behind authentication: never in shared caches, always revalidated.
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+
+    if ctx
+        .header("if-none-match")
+        .is_some_and(|header| download::none_match_hits(header, &etag))
+    {
+        *reply.status_mut() = StatusCode::NOT_MODIFIED;
+        return Ok(reply);
+    }
+
+    let size = file.size as u64;
+    let range_applies = ctx
+        .header("if-range")
+        .is_none_or(|header| download::if_range_holds(header, &etag, file.updated_at));
+    let range = if range_applies {
+        download::byte_range(ctx.header("range"), size)
+    } else {
+        ByteRange::Full
+    };
+    let (start, end) = match range {
+        ByteRange::Full => (0, size),
+        ByteRange::Partial { start, end } => {
+            *reply.status_mut() = StatusCode::PARTIAL_CONTENT;
+            let content_range = format!("bytes {start}-{end}/{size}");
+            reply
+                .headers_mut()
+                .insert(CONTENT_RANGE, header_value(&content_range)?);
+            (start, end + 1)
+        }
+        ByteRange::Unsatisfiable => {
+            let mut refusal = ApiError::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "range_not_satisfiable",
+                format!("the file has {size} bytes"),
+            )
+            .into_reply();
+            refusal
+                .headers_mut()
+                .insert(CONTENT_RANGE, header_value(&format!("bytes */{size}"))?);
+            return Ok(refusal);
+        }
+    };
+    let headers = reply.headers_mut();
+    headers.insert(CONTENT_TYPE, header_value(&file.content_type)?);
+    headers.insert(
+        CONTENT_DISPOSITION,
+        header_value(&download::content_disposition(&file.file_name))?,
+    );
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(end - start));
+    if with_body && end > start {
+        *reply.body_mut() = content_stream(db, file, start, end);
+    }
+    Ok(reply)
+}
+
+/// Bytes `start..end` of the file, read one chunk at a time as the client
+/// takes them: memory stays at one chunk whatever the file's size. A chunk
+/// that has gone (the file was deleted mid-download) ends the body with an
+/// error, so the client sees a broken transfer, never wrong bytes.
+fn content_stream(db: Db, file: VisibleFile, start: u64, end: u64) -> spindrive_service::response::ReplyBody {
+    let chunks = stream::try_unfold((db, file, start), move |(db, file, offset)| async move {
+        if offset >= end {
+            return Ok(None);
+        }
+        let seq = (offset / CHUNK_BYTES as u64) as i32;
+        let within = (offset % CHUNK_BYTES as u64) as i32;
+        let len = (CHUNK_BYTES as u64 - within as u64).min(end - offset) as i32;
+        let data = content::read(&db, &file, seq, within, len)
+            .await
+            .map_err(|error| BoxError::from(error.message))?;
+        let next = offset + data.len() as u64;
+        Ok(Some((
+            http_body::Frame::data(Bytes::from(data)),
+            (db, file, next),
+        )))
+    });
+    StreamBody::new(chunks).boxed_unsync()
+}
+
+/// `PUT`: new content, streamed; readers see the old bytes or the new.
+async fn replace(ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    let content_type = content::content_type(ctx.header("content-type"))?;
+    content::check_declared_length(ctx)?;
+    let (db, caller, file) = files::in_path(ctx, Level::Write).await?;
+    let body = ctx
+        .take_body()
+        .ok_or_else(|| ApiError::internal("body taken twice"))?;
+    let staged = content::stage(&db, &ctx.config, caller, body).await?;
+    content::publish_replacement(&db, &file.id, &staged, &content_type).await?;
+    let replaced = files::visible(&db, caller, &file.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("file"))?;
+    Ok(json(&replaced.to_json()))
+}

@@ -1,0 +1,167 @@
+//! The files service (seed File-Picker-Service): upload, list, metadata,
+//! rename and delete. Content streams into the Postgres content store; the
+//! rules of who sees what live in the domain crate.
+
+use http::Method;
+use serde::Deserialize;
+use serde_json::json;
+use spin_sdk::http::{IntoResponse, Request};
+use spin_sdk::http_service;
+use spindrive_domain::ValidationError;
+use spindrive_domain::file::{FileId, FileName, Level};
+use spindrive_domain::paging;
+use spindrive_service::auth::authenticate;
+use spindrive_service::response::{created, json, no_content};
+use spindrive_service::router::Route;
+use spindrive_service::{ApiError, Ctx, Db, Reply};
+use spindrive_store::content;
+use spindrive_store::files::{self, Listing, Position, Scope, Sort};
+
+#[derive(Clone, Copy)]
+enum Endpoint {
+    Upload,
+    List,
+    Get,
+    Rename,
+    Delete,
+}
+
+const ROUTES: &[Route<Endpoint>] = &[
+    (Method::POST, "/api/files", Endpoint::Upload),
+    (Method::GET, "/api/files", Endpoint::List),
+    (Method::GET, "/api/files/:id", Endpoint::Get),
+    (Method::PATCH, "/api/files/:id", Endpoint::Rename),
+    (Method::DELETE, "/api/files/:id", Endpoint::Delete),
+];
+
+#[http_service]
+async fn handle(request: Request) -> impl IntoResponse {
+    spindrive_service::serve(request, ROUTES, async |endpoint, mut ctx| match endpoint {
+        Endpoint::Upload => upload(&mut ctx).await,
+        Endpoint::List => list(&ctx).await,
+        Endpoint::Get => get(&ctx).await,
+        Endpoint::Rename => rename(&mut ctx).await,
+        Endpoint::Delete => delete(&ctx).await,
+    })
+    .await
+}
+
+/// `POST /api/files?name=`: the raw body is the content, streamed.
+async fn upload(ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    let name = FileName::parse(ctx.query("name").unwrap_or_default())?;
+    let content_type = content::content_type(ctx.header("content-type"))?;
+    content::check_declared_length(ctx)?;
+    let db = Db::connect(&ctx.config).await?;
+    let caller = authenticate(ctx, &db).await?;
+    let body = ctx
+        .take_body()
+        .ok_or_else(|| ApiError::internal("body taken twice"))?;
+    let staged = content::stage(&db, &ctx.config, caller, body).await?;
+    let id = content::publish_new(&db, caller, &staged, name.as_ref(), &content_type).await?;
+    let id = FileId::parse(&id).ok_or_else(|| ApiError::internal("the database made an invalid id"))?;
+    let file = files::visible(&db, caller, &id)
+        .await?
+        .ok_or_else(|| ApiError::internal("a published file is not visible to its owner"))?;
+    Ok(created(&file.to_json()))
+}
+
+fn parse_choice<T: for<'de> Deserialize<'de>>(
+    value: Option<&str>,
+    field: &'static str,
+    default: T,
+    choices: &str,
+) -> Result<T, ApiError> {
+    match value {
+        None => Ok(default),
+        Some(text) => serde_json::from_value(serde_json::Value::String(text.to_owned()))
+            .map_err(|_| ValidationError::new(field, format!("must be one of {choices}")).into()),
+    }
+}
+
+/// `GET /api/files`: the caller's files, searched, sorted, paged.
+async fn list(ctx: &Ctx) -> Result<Reply, ApiError> {
+    let scope = parse_choice(ctx.query("scope"), "scope", Scope::All, "owned, shared, all")?;
+    let sort = parse_choice(
+        ctx.query("sort"),
+        "sort",
+        Sort::CreatedAt,
+        "name, created_at, size",
+    )?;
+    let descending = match ctx.query("order") {
+        None | Some("desc") => true,
+        Some("asc") => false,
+        Some(_) => return Err(ValidationError::new("order", "must be asc or desc").into()),
+    };
+    let query = ctx.query("q").filter(|q| !q.is_empty()).map(str::to_owned);
+    if query.as_ref().is_some_and(|q| q.len() > 255) {
+        return Err(ValidationError::new("q", "must be at most 255 bytes").into());
+    }
+    let after = ctx
+        .query("cursor")
+        .map(paging::decode_cursor::<Position>)
+        .transpose()?;
+    let mut listing = Listing {
+        scope,
+        sort,
+        descending,
+        query,
+        after,
+        limit: paging::limit(ctx.query("limit"))?,
+    };
+    if let Some(after) = &listing.after
+        && (after.scope, after.sort, after.descending, &after.query)
+            != (listing.scope, listing.sort, listing.descending, &listing.query)
+    {
+        return Err(ValidationError::new("cursor", "belongs to another list").into());
+    }
+    let db = Db::connect(&ctx.config).await?;
+    let caller = authenticate(ctx, &db).await?;
+    let limit = listing.limit;
+    listing.limit += 1;
+    let mut page = files::page(&db, caller, &listing).await?;
+    listing.limit = limit;
+    let next_cursor = (page.len() as i64 > limit).then(|| {
+        page.truncate(limit as usize);
+        paging::encode_cursor(&files::position_after(
+            page.last().expect("a full page"),
+            &listing,
+        ))
+    });
+    Ok(json(&json!({
+        "files": page.iter().map(files::VisibleFile::to_json).collect::<Vec<_>>(),
+        "next_cursor": next_cursor,
+    })))
+}
+
+async fn get(ctx: &Ctx) -> Result<Reply, ApiError> {
+    let (_, _, file) = files::in_path(ctx, Level::Read).await?;
+    Ok(json(&file.to_json()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RenameForm {
+    file_name: String,
+}
+
+async fn rename(ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    let form: RenameForm = ctx.json().await?;
+    let name = FileName::parse(&form.file_name)?;
+    let (db, caller, file) = files::in_path(ctx, Level::Write).await?;
+    if !files::rename(&db, &file.id, &name).await? {
+        return Err(ApiError::not_found("file"));
+    }
+    let renamed = files::visible(&db, caller, &file.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("file"))?;
+    Ok(json(&renamed.to_json()))
+}
+
+async fn delete(ctx: &Ctx) -> Result<Reply, ApiError> {
+    let (db, _, file) = files::in_path(ctx, Level::Delete).await?;
+    if !files::delete(&db, &file.id).await? {
+        return Err(ApiError::not_found("file"));
+    }
+    content::remove_released(&db, &file.storage_key).await?;
+    Ok(no_content())
+}

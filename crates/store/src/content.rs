@@ -1,0 +1,318 @@
+//! File content in Postgres: chunks under a storage key. An upload streams
+//! the request body into chunks staged under a fresh key (each chunk its own
+//! short statement), hashing as it goes; the caller then publishes it in one
+//! short transaction. A failed or oversized upload is removed at once; one
+//! the component never finished (a crash) is swept when idle too long.
+
+use crate::files::VisibleFile;
+use http_body_util::BodyExt;
+use sha2::{Digest, Sha256};
+use spin_sdk::pg::ParameterValue;
+use spindrive_domain::file::FileId;
+use spindrive_service::db::{Db, column};
+use spindrive_service::request::Body;
+use spindrive_service::{ApiError, Caller, Config, Ctx};
+
+/// Bytes per stored chunk.
+pub const CHUNK_BYTES: usize = 1 << 20;
+
+/// The media type to store: as the client sent it, or
+/// `application/octet-stream`; at most 255 visible ASCII characters.
+pub fn content_type(header: Option<&str>) -> Result<String, ApiError> {
+    let Some(value) = header.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok("application/octet-stream".to_owned());
+    };
+    if value.len() > 255 || !value.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+        return Err(spindrive_domain::ValidationError::new(
+            "content_type",
+            "must be at most 255 visible ASCII characters",
+        )
+        .into());
+    }
+    Ok(value.to_owned())
+}
+
+/// 413 before reading a byte when `Content-Length` is over the limit.
+pub fn check_declared_length(ctx: &Ctx) -> Result<(), ApiError> {
+    let limit = ctx.config.max_upload_bytes;
+    match ctx.header("content-length").map(str::parse::<u64>) {
+        Some(Ok(length)) if length > limit => Err(ApiError::too_large(limit)),
+        _ => Ok(()),
+    }
+}
+
+/// Content staged by an upload, not yet visible.
+pub struct Staged {
+    pub storage_key: String,
+    pub size: i64,
+    pub sha256: [u8; 32],
+}
+
+fn key(storage_key: &str) -> ParameterValue {
+    ParameterValue::Uuid(storage_key.to_owned())
+}
+
+/// Streams `body` into staged chunks; at most `limit` bytes (413 beyond,
+/// with nothing kept). Any failure removes what was staged.
+pub async fn stage(db: &Db, config: &Config, owner: Caller, mut body: Body) -> Result<Staged, ApiError> {
+    sweep(db, config).await?;
+    let limit = config.max_upload_bytes;
+    let row = db
+        .row(
+            "INSERT INTO uploads (storage_key, user_id) VALUES (gen_random_uuid(), $1) RETURNING storage_key::text AS storage_key",
+            &[ParameterValue::Int64(owner.id)],
+        )
+        .await?
+        .ok_or_else(|| ApiError::internal("INSERT returned no row"))?;
+    let storage_key: String = column(&row, "storage_key")?;
+    match stream_chunks(db, &storage_key, &mut body, limit).await {
+        Ok((size, sha256)) => Ok(Staged {
+            storage_key,
+            size,
+            sha256,
+        }),
+        Err(error) => {
+            discard(db, &storage_key).await?;
+            Err(error)
+        }
+    }
+}
+
+async fn stream_chunks(
+    db: &Db,
+    storage_key: &str,
+    body: &mut Body,
+    limit: u64,
+) -> Result<(i64, [u8; 32]), ApiError> {
+    let mut hasher = Sha256::new();
+    let mut buffer: Vec<u8> = Vec::with_capacity(CHUNK_BYTES);
+    let mut total: u64 = 0;
+    let mut seq: i32 = 0;
+    loop {
+        let frame = match body.frame().await {
+            None => break,
+            Some(Ok(frame)) => frame,
+            Some(Err(_)) => {
+                return Err(ApiError::bad_request(
+                    "upload_interrupted",
+                    "the upload ended before its body was complete",
+                ));
+            }
+        };
+        let Ok(mut data) = frame.into_data() else { continue };
+        total += data.len() as u64;
+        if total > limit {
+            return Err(ApiError::too_large(limit));
+        }
+        hasher.update(&data);
+        while !data.is_empty() {
+            let take = (CHUNK_BYTES - buffer.len()).min(data.len());
+            buffer.extend_from_slice(&data.split_to(take));
+            if buffer.len() == CHUNK_BYTES {
+                write_chunk(db, storage_key, seq, std::mem::take(&mut buffer)).await?;
+                buffer.reserve(CHUNK_BYTES);
+                seq += 1;
+            }
+        }
+    }
+    if !buffer.is_empty() {
+        write_chunk(db, storage_key, seq, buffer).await?;
+    }
+    Ok((total as i64, hasher.finalize().into()))
+}
+
+/// Writes one chunk while the upload is still live (not swept).
+async fn write_chunk(db: &Db, storage_key: &str, seq: i32, data: Vec<u8>) -> Result<(), ApiError> {
+    let written = db
+        .execute(
+            "WITH live AS (UPDATE uploads SET last_write_at = (now() AT TIME ZONE 'utc') \
+                 WHERE storage_key = $1 RETURNING storage_key) \
+             INSERT INTO file_chunks (storage_key, seq, data) SELECT storage_key, $2, $3 FROM live",
+            &[
+                key(storage_key),
+                ParameterValue::Int32(seq),
+                ParameterValue::Binary(data),
+            ],
+        )
+        .await?;
+    if written == 0 {
+        return Err(ApiError::new(
+            http::StatusCode::REQUEST_TIMEOUT,
+            "upload_expired",
+            "the upload was idle too long and was discarded",
+        ));
+    }
+    Ok(())
+}
+
+/// Removes staged content that will never be published.
+pub async fn discard(db: &Db, storage_key: &str) -> Result<(), ApiError> {
+    db.execute(
+        "DELETE FROM file_chunks WHERE storage_key = $1",
+        &[key(storage_key)],
+    )
+    .await?;
+    db.execute("DELETE FROM uploads WHERE storage_key = $1", &[key(storage_key)])
+        .await?;
+    Ok(())
+}
+
+/// Ends staging inside a publishing transaction; 408 if swept meanwhile.
+async fn claim(db: &Db, staged: &Staged) -> Result<(), ApiError> {
+    let claimed = db
+        .execute(
+            "DELETE FROM uploads WHERE storage_key = $1",
+            &[key(&staged.storage_key)],
+        )
+        .await?;
+    if claimed == 0 {
+        return Err(ApiError::new(
+            http::StatusCode::REQUEST_TIMEOUT,
+            "upload_expired",
+            "the upload was idle too long and was discarded",
+        ));
+    }
+    Ok(())
+}
+
+/// Publishes staged content as a new file owned by `owner`, with the
+/// owner's grant, in one transaction.
+pub async fn publish_new(
+    db: &Db,
+    owner: Caller,
+    staged: &Staged,
+    file_name: &str,
+    content_type: &str,
+) -> Result<String, ApiError> {
+    let published = db
+        .transaction(async |db| {
+            claim(db, staged).await?;
+            let row = db
+                .row(
+                    "INSERT INTO files (id, user_id, file_name, file_path, file_size, content_type, sha256) \
+                     VALUES (gen_random_uuid(), $1, $2, 'pg:' || $3, $4, $5, $6) RETURNING id::text AS id",
+                    &[
+                        ParameterValue::Int64(owner.id),
+                        ParameterValue::Str(file_name.to_owned()),
+                        ParameterValue::Str(staged.storage_key.clone()),
+                        ParameterValue::Int64(staged.size),
+                        ParameterValue::Str(content_type.to_owned()),
+                        ParameterValue::Binary(staged.sha256.to_vec()),
+                    ],
+                )
+                .await?
+                .ok_or_else(|| ApiError::internal("INSERT returned no row"))?;
+            let id: String = column(&row, "id")?;
+            db.execute(
+                "INSERT INTO permissions (file_id, user_id, permission, is_owner, granted_by) \
+                 VALUES ($1, $2, 'delete', true, $2)",
+                &[ParameterValue::Uuid(id.clone()), ParameterValue::Int64(owner.id)],
+            )
+            .await?;
+            Ok(id)
+        })
+        .await;
+    if published.is_err() {
+        discard(db, &staged.storage_key).await?;
+    }
+    published
+}
+
+/// Swaps a file's content for staged content in one transaction: readers
+/// see the old bytes or the new, never a mix (old chunks stay until swept).
+pub async fn publish_replacement(
+    db: &Db,
+    file: &FileId,
+    staged: &Staged,
+    content_type: &str,
+) -> Result<(), ApiError> {
+    let replaced = db
+        .transaction(async |db| {
+            claim(db, staged).await?;
+            let changed = db
+                .execute(
+                    "UPDATE files SET file_path = 'pg:' || $2, file_size = $3, content_type = $4, sha256 = $5, \
+                     updated_at = (now() AT TIME ZONE 'utc') WHERE id = $1",
+                    &[
+                        ParameterValue::Uuid(file.as_ref().to_owned()),
+                        ParameterValue::Str(staged.storage_key.clone()),
+                        ParameterValue::Int64(staged.size),
+                        ParameterValue::Str(content_type.to_owned()),
+                        ParameterValue::Binary(staged.sha256.to_vec()),
+                    ],
+                )
+                .await?;
+            if changed == 0 {
+                return Err(ApiError::not_found("file"));
+            }
+            Ok(())
+        })
+        .await;
+    if replaced.is_err() {
+        discard(db, &staged.storage_key).await?;
+    }
+    replaced
+}
+
+/// Removes released content now (a deleted file's bytes).
+pub async fn remove_released(db: &Db, storage_key: &str) -> Result<(), ApiError> {
+    db.transaction(async |db| {
+        db.execute(
+            "DELETE FROM file_chunks WHERE storage_key = $1",
+            &[key(storage_key)],
+        )
+        .await?;
+        db.execute(
+            "DELETE FROM released_content WHERE storage_key = $1",
+            &[key(storage_key)],
+        )
+        .await?;
+        Ok(())
+    })
+    .await
+}
+
+/// Removes abandoned uploads and released content past its grace period.
+pub async fn sweep(db: &Db, config: &Config) -> Result<(), ApiError> {
+    let stale = ParameterValue::Floating64(config.upload_stale_seconds as f64);
+    db.execute(
+        "WITH gone AS (DELETE FROM uploads WHERE last_write_at < (now() AT TIME ZONE 'utc') - make_interval(secs => $1) \
+             RETURNING storage_key) \
+         DELETE FROM file_chunks WHERE storage_key IN (SELECT storage_key FROM gone)",
+        &[stale],
+    )
+    .await?;
+    let grace = ParameterValue::Floating64(config.release_grace_seconds as f64);
+    db.execute(
+        "WITH gone AS (DELETE FROM released_content WHERE released_at < (now() AT TIME ZONE 'utc') - make_interval(secs => $1) \
+             RETURNING storage_key) \
+         DELETE FROM file_chunks WHERE storage_key IN (SELECT storage_key FROM gone)",
+        &[grace],
+    )
+    .await?;
+    Ok(())
+}
+
+/// `len` bytes of a file's content from byte `offset` of chunk `seq`.
+pub async fn read(db: &Db, file: &VisibleFile, seq: i32, offset: i32, len: i32) -> Result<Vec<u8>, ApiError> {
+    let row = db
+        .row(
+            "SELECT substring(data FROM $3 FOR $4) AS data FROM file_chunks WHERE storage_key = $1 AND seq = $2",
+            &[
+                key(&file.storage_key),
+                ParameterValue::Int32(seq),
+                ParameterValue::Int32(offset + 1),
+                ParameterValue::Int32(len),
+            ],
+        )
+        .await?
+        .ok_or_else(|| ApiError::internal(format!("chunk {seq} of {} is missing", file.storage_key)))?;
+    let data: Vec<u8> = column(&row, "data")?;
+    if data.len() != len as usize {
+        return Err(ApiError::internal(format!(
+            "chunk {seq} of {} is short",
+            file.storage_key
+        )));
+    }
+    Ok(data)
+}

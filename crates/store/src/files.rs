@@ -1,0 +1,275 @@
+//! The `files` table, always read together with the caller's access, so a
+//! file the caller may not see is simply not found.
+
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use spin_sdk::pg::{ParameterValue, Row};
+use spindrive_domain::file::{Access, FileId, FileName, Level};
+use spindrive_domain::time::rfc3339;
+use spindrive_service::auth::authenticate;
+use spindrive_service::db::{Db, column};
+use spindrive_service::{ApiError, Caller, Ctx};
+
+/// A file's metadata and what the caller holds on it.
+#[derive(Clone, Debug)]
+pub struct VisibleFile {
+    pub id: FileId,
+    pub file_name: String,
+    pub size: i64,
+    pub content_type: String,
+    pub sha256: String,
+    pub is_shared: bool,
+    pub owner_id: i64,
+    pub owner_username: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    /// Where the content is (the key of `pg:<key>`).
+    pub storage_key: String,
+    pub access: Access,
+}
+
+/// `$1` is the caller's id; the grant joined is the caller's own.
+const SELECT_WITH_ACCESS: &str = "SELECT f.id::text AS id, f.file_name, f.file_size, f.content_type, \
+     encode(f.sha256, 'hex') AS sha256, f.is_shared, f.created_at, f.updated_at, \
+     substr(f.file_path, 4) AS storage_key, u.id AS owner_id, u.username AS owner_username, \
+     g.permission AS grant_level \
+     FROM files f JOIN users u ON u.id = f.user_id \
+     LEFT JOIN permissions g ON g.file_id = f.id AND g.user_id = $1 AND NOT g.is_owner";
+
+impl VisibleFile {
+    fn from_row(row: &Row, caller: Caller) -> Result<Self, ApiError> {
+        let owner_id: i64 = column(row, "owner_id")?;
+        let grant: Option<String> = column(row, "grant_level")?;
+        let grant = grant
+            .as_deref()
+            .map(Level::parse)
+            .transpose()
+            .map_err(ApiError::internal)?;
+        Ok(VisibleFile {
+            id: FileId::parse(&column::<String>(row, "id")?)
+                .ok_or_else(|| ApiError::internal("the database holds an invalid file id"))?,
+            file_name: column(row, "file_name")?,
+            size: column(row, "file_size")?,
+            content_type: column(row, "content_type")?,
+            sha256: column(row, "sha256")?,
+            is_shared: column(row, "is_shared")?,
+            owner_id,
+            owner_username: column(row, "owner_username")?,
+            created_at: column(row, "created_at")?,
+            updated_at: column(row, "updated_at")?,
+            storage_key: column(row, "storage_key")?,
+            access: Access::of(caller.role, owner_id == caller.id, grant),
+        })
+    }
+
+    /// The file as the API shows it.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id.as_ref(),
+            "file_name": self.file_name,
+            "size": self.size,
+            "content_type": self.content_type,
+            "sha256": self.sha256,
+            "owner": { "id": self.owner_id, "username": self.owner_username },
+            "is_shared": self.is_shared,
+            "my_permission": self.access.level().map(Level::as_str),
+            "created_at": rfc3339(self.created_at),
+            "updated_at": rfc3339(self.updated_at),
+        })
+    }
+
+    /// 404 unless the caller may act at `level` (invisible and forbidden
+    /// look the same).
+    pub fn require(self, level: Level) -> Result<Self, ApiError> {
+        if self.access.allows(level) {
+            Ok(self)
+        } else {
+            Err(ApiError::not_found("file"))
+        }
+    }
+}
+
+fn caller_id(caller: Caller) -> ParameterValue {
+    ParameterValue::Int64(caller.id)
+}
+
+/// The file with `id`, if the caller can see it.
+pub async fn visible(db: &Db, caller: Caller, id: &FileId) -> Result<Option<VisibleFile>, ApiError> {
+    let row = db
+        .row(
+            &format!("{SELECT_WITH_ACCESS} WHERE f.id = $2"),
+            &[caller_id(caller), ParameterValue::Uuid(id.as_ref().to_owned())],
+        )
+        .await?;
+    let file = row.map(|row| VisibleFile::from_row(&row, caller)).transpose()?;
+    Ok(file.filter(|f| f.access.is_visible()))
+}
+
+/// The file named by the route's `:id`, visible to the caller at `level`;
+/// otherwise 404, whether it is missing, hidden or merely forbidden.
+pub async fn in_path(ctx: &Ctx, level: Level) -> Result<(Db, Caller, VisibleFile), ApiError> {
+    let id = FileId::parse(ctx.param("id")).ok_or_else(|| ApiError::not_found("file"))?;
+    let db = Db::connect(&ctx.config).await?;
+    let caller = authenticate(ctx, &db).await?;
+    let file = visible(&db, caller, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("file"))?
+        .require(level)?;
+    Ok((db, caller, file))
+}
+
+/// Which files a list covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    Owned,
+    Shared,
+    All,
+}
+
+/// The order of a list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sort {
+    Name,
+    CreatedAt,
+    Size,
+}
+
+impl Sort {
+    fn column(self) -> &'static str {
+        match self {
+            Sort::Name => "f.file_name",
+            Sort::CreatedAt => "f.created_at",
+            Sort::Size => "f.file_size",
+        }
+    }
+}
+
+/// Where a page ends: the sort key and id of its last file, and the list
+/// it belongs to (a cursor is only valid for the same list).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Position {
+    pub scope: Scope,
+    pub sort: Sort,
+    pub descending: bool,
+    pub query: Option<String>,
+    pub after_key: Value,
+    pub after_id: String,
+}
+
+/// A list request.
+pub struct Listing {
+    pub scope: Scope,
+    pub sort: Sort,
+    pub descending: bool,
+    /// A substring of the name (case-insensitive).
+    pub query: Option<String>,
+    pub after: Option<Position>,
+    pub limit: i64,
+}
+
+/// Escapes `%`, `_` and `\` for LIKE.
+fn like_pattern(text: &str) -> String {
+    let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// One page of the caller's files, in keyset order (`(key, id)`), so each
+/// file appears once even while files are added.
+pub async fn page(db: &Db, caller: Caller, listing: &Listing) -> Result<Vec<VisibleFile>, ApiError> {
+    let mut params = vec![caller_id(caller)];
+    let mut conditions = vec![match listing.scope {
+        Scope::Owned => "f.user_id = $1".to_owned(),
+        Scope::Shared => "g.permission IS NOT NULL".to_owned(),
+        Scope::All if caller.is_admin() => "true".to_owned(),
+        Scope::All => "(f.user_id = $1 OR g.permission IS NOT NULL)".to_owned(),
+    }];
+    if let Some(query) = &listing.query {
+        params.push(ParameterValue::Str(like_pattern(query)));
+        conditions.push(format!("f.file_name ILIKE ${} ESCAPE '\\'", params.len()));
+    }
+    let column = listing.sort.column();
+    let direction = if listing.descending { "DESC" } else { "ASC" };
+    if let Some(after) = &listing.after {
+        let key = match (listing.sort, &after.after_key) {
+            (Sort::Name, Value::String(name)) => ParameterValue::Str(name.clone()),
+            (Sort::Size, Value::Number(size)) => ParameterValue::Int64(size.as_i64().unwrap_or_default()),
+            (Sort::CreatedAt, Value::String(at)) => NaiveDateTime::parse_from_str(at, POSITION_TIME)
+                .map_err(|_| {
+                    spindrive_domain::ValidationError::new("cursor", "is not a cursor this API returned")
+                })?
+                .into(),
+            _ => {
+                return Err(
+                    spindrive_domain::ValidationError::new("cursor", "does not match this list").into(),
+                );
+            }
+        };
+        params.push(key);
+        params.push(ParameterValue::Uuid(after.after_id.clone()));
+        let comparison = if listing.descending { "<" } else { ">" };
+        conditions.push(format!(
+            "({column}, f.id) {comparison} (${}, ${})",
+            params.len() - 1,
+            params.len()
+        ));
+    }
+    params.push(ParameterValue::Int64(listing.limit));
+    let sql = format!(
+        "{SELECT_WITH_ACCESS} WHERE {} ORDER BY {column} {direction}, f.id {direction} LIMIT ${}",
+        conditions.join(" AND "),
+        params.len()
+    );
+    let rows = db.rows(&sql, &params).await?;
+    rows.iter()
+        .map(|row| VisibleFile::from_row(row, caller))
+        .collect()
+}
+
+/// The position after `file` in a list sorted by `sort`.
+pub fn position_after(file: &VisibleFile, listing: &Listing) -> Position {
+    let after_key = match listing.sort {
+        Sort::Name => Value::String(file.file_name.clone()),
+        Sort::Size => Value::from(file.size),
+        Sort::CreatedAt => Value::String(file.created_at.format(POSITION_TIME).to_string()),
+    };
+    Position {
+        scope: listing.scope,
+        sort: listing.sort,
+        descending: listing.descending,
+        query: listing.query.clone(),
+        after_key,
+        after_id: file.id.as_ref().to_owned(),
+    }
+}
+
+/// Timestamps in cursors, to the microsecond.
+const POSITION_TIME: &str = "%Y-%m-%dT%H:%M:%S%.f";
+
+/// Renames a file; `None` if it no longer exists.
+pub async fn rename(db: &Db, id: &FileId, name: &FileName) -> Result<bool, ApiError> {
+    let changed = db
+        .execute(
+            "UPDATE files SET file_name = $2, updated_at = (now() AT TIME ZONE 'utc') WHERE id = $1",
+            &[
+                ParameterValue::Uuid(id.as_ref().to_owned()),
+                ParameterValue::Str(name.as_ref().to_owned()),
+            ],
+        )
+        .await?;
+    Ok(changed > 0)
+}
+
+/// Deletes a file (its grants go with it; its content is released by the
+/// database trigger). Returns whether it existed.
+pub async fn delete(db: &Db, id: &FileId) -> Result<bool, ApiError> {
+    let deleted = db
+        .execute(
+            "DELETE FROM files WHERE id = $1",
+            &[ParameterValue::Uuid(id.as_ref().to_owned())],
+        )
+        .await?;
+    Ok(deleted > 0)
+}
