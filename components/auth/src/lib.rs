@@ -146,9 +146,11 @@ async fn logout(ctx: &Ctx) -> Result<Reply, ApiError> {
     Ok(no_content())
 }
 
+/// One query: the session resolves straight to the account.
 async fn me(ctx: &Ctx) -> Result<Reply, ApiError> {
-    let (db, caller) = caller(ctx).await?;
-    let user = users::by_id(&db, caller.id)
+    let hash = auth::token_hash(ctx).ok_or_else(ApiError::unauthorized)?;
+    let db = Db::connect(&ctx.config).await?;
+    let user = users::by_session(&db, hash)
         .await?
         .ok_or_else(ApiError::unauthorized)?;
     Ok(json(&user.to_json(true)))

@@ -1,5 +1,7 @@
-//! Settings, read from Spin variables on every request (as Spin resolves
-//! them), so a changed provider value takes effect without a restart.
+//! Settings, read from Spin variables once per instance. An instance lives
+//! for at most a bounded number of requests (128 on Spin) and a second
+//! idle, so a changed provider value is picked up within moments, without
+//! paying a dozen host calls on every request.
 
 use crate::error::ApiError;
 use spin_sdk::variables;
@@ -40,8 +42,19 @@ async fn number<T: std::str::FromStr>(name: &str) -> Result<T, ApiError> {
         .map_err(|_| ApiError::internal(format!("variable {name} is not a number")))
 }
 
+/// This instance's settings, once read.
+static LOADED: std::sync::OnceLock<Config> = std::sync::OnceLock::new();
+
 impl Config {
     pub async fn load() -> Result<Self, ApiError> {
+        if let Some(config) = LOADED.get() {
+            return Ok(config.clone());
+        }
+        let config = Self::read().await?;
+        Ok(LOADED.get_or_init(|| config).clone())
+    }
+
+    async fn read() -> Result<Self, ApiError> {
         Ok(Config {
             db_host: get("db_host").await?,
             db_port: get("db_port").await?,

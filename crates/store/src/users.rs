@@ -101,6 +101,25 @@ pub async fn any_exist(db: &Db) -> Result<bool, ApiError> {
     Ok(db.row("SELECT 1 AS one FROM users LIMIT 1", &[]).await?.is_some())
 }
 
+/// The account behind a live session token (not expired, not disabled).
+pub async fn by_session(db: &Db, token_hash: [u8; 32]) -> Result<Option<User>, ApiError> {
+    let columns = USER_COLUMNS
+        .split(", ")
+        .map(|c| format!("u.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let row = db
+        .row(
+            &format!(
+                "SELECT {columns} FROM sessions s JOIN users u ON u.id = s.user_id \
+                 WHERE s.token_hash = $1 AND s.expires_at > (now() AT TIME ZONE 'utc') AND NOT u.disabled"
+            ),
+            &[ParameterValue::Binary(token_hash.to_vec())],
+        )
+        .await?;
+    row.as_ref().map(User::from_row).transpose()
+}
+
 pub async fn by_id(db: &Db, id: i64) -> Result<Option<User>, ApiError> {
     let row = db
         .row(

@@ -14,6 +14,7 @@
 mod convert;
 mod numeric;
 mod pool;
+mod session;
 mod tls;
 mod wire;
 
@@ -88,10 +89,24 @@ pub struct PgConnectionBuilder {
 struct Lease {
     client: Option<deadpool_postgres::Object>,
     component_id: Arc<str>,
+    session: std::sync::Mutex<session::SessionState>,
 }
 
 impl Lease {
-    fn client(&self) -> &deadpool_postgres::Object {
+    fn new(client: deadpool_postgres::Object, component_id: Arc<str>) -> Self {
+        Lease {
+            client: Some(client),
+            component_id,
+            session: Default::default(),
+        }
+    }
+
+    /// The connection, for running `statement` on it.
+    fn client_for(&self, statement: &str) -> &deadpool_postgres::Object {
+        self.session
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .observe(statement);
         self.client
             .as_ref()
             .expect("a lease holds its client until dropped")
@@ -100,8 +115,11 @@ impl Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        if let Some(client) = self.client.take() {
-            tokio::spawn(pool::release(client, self.component_id.clone()));
+        let session = *self.session.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some(client) = self.client.take()
+            && !session.is_clean()
+        {
+            tokio::spawn(pool::release(client, self.component_id.clone(), session));
         }
     }
 }
@@ -161,10 +179,7 @@ impl PgView<'_> {
         if self.state.open_connections >= MAX_CONNECTIONS_PER_INSTANCE {
             return Err(connection_failed("too many connections"));
         }
-        let lease = Arc::new(Lease {
-            client: Some(client),
-            component_id: self.state.component_id.clone(),
-        });
+        let lease = Arc::new(Lease::new(client, self.state.component_id.clone()));
         let resource = self
             .table
             .push(PgConnection { lease })
@@ -270,7 +285,7 @@ fn is_stale_plan(err: &tokio_postgres::Error) -> bool {
 }
 
 async fn execute(lease: &Lease, statement: &str, parameters: &[convert::SqlParameter]) -> Result<u64, Error> {
-    let client = lease.client();
+    let client = lease.client_for(statement);
     for attempt in 0..2 {
         let prepared = client
             .prepare_cached(statement)
@@ -284,12 +299,63 @@ async fn execute(lease: &Lease, statement: &str, parameters: &[convert::SqlParam
     unreachable!("the second attempt returns")
 }
 
-/// Rows as they arrive: the columns (taken from the first row, as Spin
-/// does), then the rows, then the outcome.
+/// Rows read before answering: results this small need no reader task.
+const READ_AHEAD_ROWS: usize = 8;
+
+/// A query's result: the columns (taken from the first row, as Spin does),
+/// the rows read ahead, and for larger results a reader task's rows.
 struct RowStream {
     columns: Vec<Column>,
-    rows: mpsc::Receiver<Vec<DbValue>>,
-    outcome: oneshot::Receiver<Result<(), Error>>,
+    ready: Vec<Vec<DbValue>>,
+    rest: Option<mpsc::Receiver<Vec<DbValue>>>,
+    outcome: Outcome,
+}
+
+/// How the query ended: known already, or when the reader task finishes.
+enum Outcome {
+    Known(Result<(), Error>),
+    Pending(oneshot::Receiver<Result<(), Error>>),
+}
+
+impl Outcome {
+    async fn wait(self) -> Result<(), Error> {
+        match self {
+            Outcome::Known(result) => result,
+            Outcome::Pending(receiver) => receiver.await.unwrap_or(Ok(())),
+        }
+    }
+}
+
+/// The next row, converted with Spin's mapping and within its size limit;
+/// `columns`, if given and still empty, are taken from it.
+async fn next_row(
+    rows: &mut std::pin::Pin<Box<tokio_postgres::RowStream>>,
+    component_id: &str,
+    columns: Option<&mut Vec<Column>>,
+) -> Option<Result<Vec<DbValue>, Error>> {
+    let row = match rows.next().await? {
+        Ok(row) => row,
+        Err(err) => return Some(Err(query_failed(&err))),
+    };
+    if let Some(columns) = columns
+        && columns.is_empty()
+    {
+        *columns = convert::columns(&row);
+    }
+    let mut compat = Vec::new();
+    let values = match convert::row(&row, &mut compat) {
+        Ok(values) => values,
+        Err(err) => return Some(Err(query_failed_text(format!("{err:?}")))),
+    };
+    for message in compat {
+        compat_warning(component_id, &message);
+    }
+    if values.iter().map(convert::memory_size).sum::<usize>() > MAX_RESULT_BYTES {
+        return Some(Err(query_failed_text(format!(
+            "query result exceeds limit of {MAX_RESULT_BYTES} bytes"
+        ))));
+    }
+    Some(Ok(values))
 }
 
 async fn query(
@@ -297,7 +363,7 @@ async fn query(
     statement: &str,
     parameters: Vec<convert::SqlParameter>,
 ) -> Result<RowStream, Error> {
-    let client = lease.client();
+    let client = lease.client_for(statement);
     let mut attempt = 0;
     let rows = loop {
         let prepared = client
@@ -319,49 +385,49 @@ async fn query(
         }
     };
     let mut rows = Box::pin(rows);
+    let component_id = lease.component_id.clone();
+    let mut columns = Vec::new();
+    let mut ready = Vec::new();
+    while ready.len() < READ_AHEAD_ROWS {
+        let outcome = match next_row(&mut rows, &component_id, Some(&mut columns)).await {
+            Some(Ok(values)) => {
+                ready.push(values);
+                continue;
+            }
+            Some(Err(err)) => Err(err),
+            None => Ok(()),
+        };
+        return Ok(RowStream {
+            columns,
+            ready,
+            rest: None,
+            outcome: Outcome::Known(outcome),
+        });
+    }
     let (row_tx, row_rx) = mpsc::channel(16);
     let (outcome_tx, outcome_rx) = oneshot::channel();
-    let (columns_tx, columns_rx) = oneshot::channel();
-    let component_id = lease.component_id.clone();
     tokio::spawn(async move {
         // The task owns the lease until the last row is read.
         let _lease = lease;
-        let mut columns_tx = Some(columns_tx);
         let outcome = loop {
-            let row = match rows.next().await {
+            match next_row(&mut rows, &component_id, None).await {
                 None => break Ok(()),
-                Some(Err(err)) => break Err(query_failed(&err)),
-                Some(Ok(row)) => row,
-            };
-            if let Some(tx) = columns_tx.take() {
-                let _ = tx.send(convert::columns(&row));
-            }
-            let mut compat = Vec::new();
-            let values = match convert::row(&row, &mut compat) {
-                Ok(values) => values,
-                Err(err) => break Err(query_failed_text(format!("{err:?}"))),
-            };
-            for message in compat {
-                compat_warning(&component_id, &message);
-            }
-            if values.iter().map(convert::memory_size).sum::<usize>() > MAX_RESULT_BYTES {
-                break Err(query_failed_text(format!(
-                    "query result exceeds limit of {MAX_RESULT_BYTES} bytes"
-                )));
-            }
-            if row_tx.send(values).await.is_err() {
-                // The guest stopped reading; nothing is waiting for the rest.
-                break Ok(());
+                Some(Err(err)) => break Err(err),
+                Some(Ok(values)) => {
+                    if row_tx.send(values).await.is_err() {
+                        // The guest stopped reading; nothing waits for the rest.
+                        break Ok(());
+                    }
+                }
             }
         };
-        drop(columns_tx);
         let _ = outcome_tx.send(outcome);
     });
-    let columns = columns_rx.await.unwrap_or_default();
     Ok(RowStream {
         columns,
-        rows: row_rx,
-        outcome: outcome_rx,
+        ready,
+        rest: Some(row_rx),
+        outcome: Outcome::Pending(outcome_rx),
     })
 }
 
@@ -372,19 +438,26 @@ async fn query_buffered(
     statement: &str,
     parameters: Vec<convert::SqlParameter>,
 ) -> Result<RowSet, Error> {
-    let mut stream = query(lease, statement, parameters).await?;
-    let mut rows = Vec::new();
-    let mut bytes = 0usize;
-    while let Some(row) = stream.rows.recv().await {
-        bytes += row.iter().map(convert::memory_size).sum::<usize>();
-        if bytes > MAX_RESULT_BYTES {
-            return Err(query_failed_text(format!(
-                "query result exceeds limit of {MAX_RESULT_BYTES} bytes"
-            )));
+    let RowStream {
+        columns,
+        mut ready,
+        rest,
+        outcome,
+    } = query(lease, statement, parameters).await?;
+    let mut bytes = ready.iter().flatten().map(convert::memory_size).sum::<usize>();
+    if let Some(mut rest) = rest {
+        while let Some(row) = rest.recv().await {
+            bytes += row.iter().map(convert::memory_size).sum::<usize>();
+            if bytes > MAX_RESULT_BYTES {
+                return Err(query_failed_text(format!(
+                    "query result exceeds limit of {MAX_RESULT_BYTES} bytes"
+                )));
+            }
+            ready.push(row);
         }
-        rows.push(row);
     }
-    stream.outcome.await.unwrap_or(Ok(()))?;
+    outcome.wait().await?;
+    let rows = ready;
     if rows.is_empty() {
         compat_warning(
             component_id,
@@ -392,10 +465,7 @@ async fn query_buffered(
              from it and the request hangs. Use `query-async` (spin-sdk 6's `Connection::query`).",
         );
     }
-    Ok(RowSet {
-        columns: stream.columns,
-        rows,
-    })
+    Ok(RowSet { columns, rows })
 }
 
 impl wit::Host for PgView<'_> {}
@@ -543,9 +613,11 @@ impl HostConnectionWithStore for PgInterface {
             Ok(stream) => stream,
             Err(err) => return Ok(Err(err)),
         };
-        let outcome = async move { Ok::<_, wasmtime::Error>(stream.outcome.await.unwrap_or(Ok(()))) };
+        let outcome = stream.outcome;
+        let outcome = async move { Ok::<_, wasmtime::Error>(outcome.wait().await) };
+        let producer = stream::RowProducer::new(stream.ready, stream.rest);
         let (rows, outcome) = accessor.with(|mut access| -> wasmtime::Result<_> {
-            let rows = StreamReader::new(&mut access, stream::RowProducer::new(stream.rows))?;
+            let rows = StreamReader::new(&mut access, producer)?;
             let outcome = FutureReader::new(&mut access, outcome)?;
             wasmtime::Result::Ok((rows, outcome))
         })?;
@@ -599,14 +671,19 @@ mod stream {
     use wasmtime::StoreContextMut;
     use wasmtime::component::{Destination, StreamProducer, StreamResult, VecBuffer};
 
-    /// Delivers rows from the query task as the guest reads.
+    /// Delivers the rows read ahead, then the reader task's, as the guest
+    /// reads.
     pub struct RowProducer {
-        rows: mpsc::Receiver<Vec<DbValue>>,
+        ready: std::collections::VecDeque<Vec<DbValue>>,
+        rest: Option<mpsc::Receiver<Vec<DbValue>>>,
     }
 
     impl RowProducer {
-        pub fn new(rows: mpsc::Receiver<Vec<DbValue>>) -> Self {
-            RowProducer { rows }
+        pub fn new(ready: Vec<Vec<DbValue>>, rest: Option<mpsc::Receiver<Vec<DbValue>>>) -> Self {
+            RowProducer {
+                ready: ready.into(),
+                rest,
+            }
         }
     }
 
@@ -621,21 +698,33 @@ mod stream {
             mut destination: Destination<'a, Self::Item, Self::Buffer>,
             finish: bool,
         ) -> Poll<wasmtime::Result<StreamResult>> {
-            let capacity = destination.remaining(&mut store).unwrap_or(usize::MAX);
+            let capacity = destination.remaining(&mut store).unwrap_or(usize::MAX).min(64);
             if capacity == 0 {
                 return Poll::Ready(Ok(StreamResult::Completed));
             }
-            let first = match self.rows.poll_recv(cx) {
-                Poll::Ready(Some(row)) => row,
-                Poll::Ready(None) => return Poll::Ready(Ok(StreamResult::Dropped)),
-                Poll::Pending if finish => return Poll::Ready(Ok(StreamResult::Cancelled)),
-                Poll::Pending => return Poll::Pending,
-            };
-            let mut batch = vec![first];
-            while batch.len() < capacity.min(64) {
-                match self.rows.try_recv() {
-                    Ok(row) => batch.push(row),
-                    Err(_) => break,
+            let this = &mut *self;
+            let mut batch: Vec<Vec<DbValue>> = Vec::new();
+            while batch.len() < capacity {
+                match this.ready.pop_front() {
+                    Some(row) => batch.push(row),
+                    None => break,
+                }
+            }
+            if batch.is_empty() {
+                let Some(rest) = this.rest.as_mut() else {
+                    return Poll::Ready(Ok(StreamResult::Dropped));
+                };
+                match rest.poll_recv(cx) {
+                    Poll::Ready(Some(row)) => batch.push(row),
+                    Poll::Ready(None) => return Poll::Ready(Ok(StreamResult::Dropped)),
+                    Poll::Pending if finish => return Poll::Ready(Ok(StreamResult::Cancelled)),
+                    Poll::Pending => return Poll::Pending,
+                }
+                while batch.len() < capacity {
+                    match rest.try_recv() {
+                        Ok(row) => batch.push(row),
+                        Err(_) => break,
+                    }
                 }
             }
             destination.set_buffer(batch.into());

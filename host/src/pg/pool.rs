@@ -1,10 +1,13 @@
 //! Connection pools: one per (connection string, CA root), bounded, shared
-//! by every component. A connection a guest gives back is checked off the
-//! request path: an open transaction is rolled back (with a `spin-compat`
-//! warning, since Spin 4.0.2 would hand it to the next request), session
-//! state is reset, and a connection that fails any of this is discarded.
+//! by every component. A connection a guest gives back goes straight back
+//! to its pool when its statements left the session clean; otherwise, off
+//! the request path, an open transaction is rolled back (with a
+//! `spin-compat` warning, since Spin 4.0.2 would hand it to the next
+//! request), session state is reset, and a connection that fails any of
+//! this is discarded.
 
 use super::compat_warning;
+use super::session::SessionState;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime, Timeouts};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -60,10 +63,6 @@ impl std::fmt::Debug for Pools {
 /// Session state a guest may have changed, reset before reuse.
 const RESET_SESSION: &str = "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; UNLISTEN *; \
      SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES";
-
-/// True inside a transaction block: there `now()` is the transaction's start,
-/// earlier than this statement's.
-const IN_TRANSACTION: &str = "SELECT now() <> statement_timestamp()";
 
 impl Pools {
     pub fn new(settings: PoolSettings) -> Self {
@@ -125,38 +124,22 @@ impl Pools {
     }
 }
 
-/// Makes a connection the guest has finished with safe for the next one,
-/// or discards it.
-pub async fn release(client: Object, component_id: Arc<str>) {
-    let (state, reset) = tokio::join!(
-        client.simple_query(IN_TRANSACTION),
-        client.simple_query(RESET_SESSION)
-    );
-    let in_transaction = match &state {
-        Ok(messages) => messages.iter().any(|message| match message {
-            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0) == Some("t"),
-            _ => false,
-        }),
-        // Failing here means an aborted transaction (or a dead connection).
-        Err(err) => err.code() == Some(&tokio_postgres::error::SqlState::IN_FAILED_SQL_TRANSACTION),
-    };
-    if !in_transaction {
-        if state.is_err() || reset.is_err() {
-            discard(client);
+/// Makes a connection the guest left with an open transaction or changed
+/// session state safe for the next one, or discards it. (A clean
+/// connection goes straight back to its pool without this.)
+pub async fn release(client: Object, component_id: Arc<str>, session: SessionState) {
+    if session.in_transaction {
+        compat_warning(
+            &component_id,
+            "a Postgres connection was released inside an open transaction; this host rolled it back, \
+             but Spin 4.0.2 would hand the transaction and its uncommitted writes to the next request. \
+             Finish every transaction with COMMIT or ROLLBACK.",
+        );
+        if client.simple_query("ROLLBACK").await.is_err() {
+            return discard(client);
         }
-        return;
     }
-    compat_warning(
-        &component_id,
-        "a Postgres connection was released inside an open transaction; this host rolled it back, \
-         but Spin 4.0.2 would hand the transaction and its uncommitted writes to the next request. \
-         Finish every transaction with COMMIT or ROLLBACK.",
-    );
-    let cleaned = async {
-        client.simple_query("ROLLBACK").await?;
-        client.simple_query(RESET_SESSION).await
-    };
-    if cleaned.await.is_err() {
+    if client.simple_query(RESET_SESSION).await.is_err() {
         discard(client);
     }
 }

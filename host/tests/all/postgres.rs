@@ -606,3 +606,51 @@ async fn the_pool_heals_when_the_server_restarts() {
     drop(host);
     drop(db);
 }
+
+#[tokio::test]
+async fn session_settings_never_leak_into_the_next_request() {
+    let (_app, pg) = Pg::start(|h| h.arg("--pg-pool-size").arg("1"));
+    let set = pg
+        .run("execute", "SET application_name = 'leaky'", json!([]))
+        .await;
+    assert_eq!(set["affected"], 0, "{set}");
+    let temp = pg
+        .run("execute", "CREATE TEMP TABLE scratch (v integer)", json!([]))
+        .await;
+    assert_eq!(temp["affected"], 0, "{temp}");
+    let seen = pg
+        .run(
+            "query",
+            "SELECT current_setting('application_name') AS name, to_regclass('pg_temp.scratch')::text AS temp",
+            json!([]),
+        )
+        .await;
+    assert_eq!(seen["rows"], json!([[{ "str": "" }, "db-null"]]), "{seen}");
+}
+
+#[tokio::test]
+async fn large_results_stream_and_errors_mid_stream_reach_the_guest() {
+    let (_app, pg) = Pg::start(|h| h);
+    for mode in ["query", "query-sync"] {
+        let many = pg
+            .run(
+                mode,
+                "SELECT i::integer FROM generate_series(1, 1000) AS i",
+                json!([]),
+            )
+            .await;
+        let rows = many["rows"].as_array().expect("rows");
+        assert_eq!(rows.len(), 1000, "{mode}");
+        assert_eq!(rows[999], json!([{ "int32": 1000 }]), "{mode}");
+        for (rows_before_error, statement) in [
+            (3, "SELECT 1 / (4 - i) FROM generate_series(1, 20) AS i"),
+            (12, "SELECT 1 / (13 - i) FROM generate_series(1, 20) AS i"),
+        ] {
+            let failed = pg.run(mode, statement, json!([])).await;
+            assert_eq!(
+                failed["error"]["query-failed"]["db-error"]["code"], "22012",
+                "{mode}, division by zero after {rows_before_error} rows: {failed}"
+            );
+        }
+    }
+}
