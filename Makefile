@@ -45,11 +45,15 @@ up: components host ## Serve the app on http://127.0.0.1:3000 (Ctrl-C stops it)
 .PHONY: test
 # `cargo test` builds the host binaries itself, with the same features as the
 # tests, so wasmtime is compiled once per run.
-test: components lint ## Build everything and run every test
+test: validate-deploy components lint ## Build everything and run every test
 	scripts/with-services.sh $(CARGO) test --release
 	# The domain rules again, compiled to the target the components ship on.
 	CARGO_TARGET_WASM32_WASIP2_RUNNER=$(CURDIR)/target/release/wasi-test-runner \
 		$(CARGO) test --release --target wasm32-wasip2 -p spindrive-domain
+
+.PHONY: validate-deploy
+validate-deploy: ## Render and validate the Kubernetes manifests offline
+	scripts/validate-deploy.sh
 
 .PHONY: bench
 bench: bench-host bench-app ## Every benchmark; figures land in bench/results/

@@ -5,7 +5,7 @@
 -- Every time is `timestamp` (without time zone) holding UTC: Spin 4.0.2
 -- fails every read of a `timestamptz` column. Statements are idempotent so
 -- a re-run after a partial failure is safe; applied files are recorded in
--- schema_migrations by scripts/migrate.sh and never edited afterwards.
+-- schema_migrations by migrations/migrate.sh and never edited afterwards.
 
 CREATE TABLE IF NOT EXISTS users (
     id          bigserial    PRIMARY KEY,

@@ -22,9 +22,9 @@ SELECT 'CREATE DATABASE spindrive OWNER spindrive'
  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'spindrive') \gexec
 SQL
     export SPIN_VARIABLE_DB_PORT=$PG_PORT SPIN_VARIABLE_DB_PASSWORD=$password
-    scripts/migrate.sh "postgres://spindrive:$password@127.0.0.1:$PG_PORT/spindrive"
+    migrations/migrate.sh "postgres://spindrive:$password@127.0.0.1:$PG_PORT/spindrive"
 else
-    scripts/migrate.sh "postgres://${SPIN_VARIABLE_DB_USER:-spindrive}:${SPIN_VARIABLE_DB_PASSWORD:?set SPIN_VARIABLE_DB_PASSWORD}@$SPIN_VARIABLE_DB_HOST:${SPIN_VARIABLE_DB_PORT:-5432}/${SPIN_VARIABLE_DB_NAME:-spindrive}"
+    migrations/migrate.sh "postgres://${SPIN_VARIABLE_DB_USER:-spindrive}:${SPIN_VARIABLE_DB_PASSWORD:?set SPIN_VARIABLE_DB_PASSWORD}@$SPIN_VARIABLE_DB_HOST:${SPIN_VARIABLE_DB_PORT:-5432}/${SPIN_VARIABLE_DB_NAME:-spindrive}"
 fi
 
 base=http://$listen

@@ -79,7 +79,7 @@ impl Drop for TestDatabase {
 
 /// Applies the project's migrations with its one mechanism.
 pub fn migrate(url: &str) -> Result<()> {
-    let output = Command::new(super::workspace_root().join("scripts/migrate.sh"))
+    let output = Command::new(super::workspace_root().join("migrations/migrate.sh"))
         .arg(url)
         .output()
         .context("cannot run migrate.sh")?;

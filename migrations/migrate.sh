@@ -6,7 +6,7 @@
 set -euo pipefail
 
 url=${1:?usage: migrate.sh postgres://user:password@host:port/database [migrations-dir]}
-dir=${2:-$(cd "$(dirname "$0")/.." && pwd)/migrations}
+dir=${2:-$(cd "$(dirname "$0")" && pwd)}
 psql_cmd=(psql -X -q -v ON_ERROR_STOP=1 "$url")
 
 "${psql_cmd[@]}" <<'SQL'
