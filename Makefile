@@ -12,7 +12,7 @@ WASM_PACKAGES := $(notdir $(patsubst %/Cargo.toml,%,$(wildcard components/*/Carg
 WASM_LIBRARIES := spindrive-service spindrive-store
 WASM_FLAGS := --release --target $(WASM_TARGET) $(addprefix -p ,$(WASM_PACKAGES))
 APT_TEST_PACKAGES := postgresql postgresql-contrib
-APT_BENCH_PACKAGES := wrk
+APT_BENCH_PACKAGES := wrk nginx
 
 export SPINDRIVE_CACHE_DIR := $(CURDIR)/.state/wasmtime-cache
 
@@ -50,13 +50,19 @@ test: validate-deploy components lint ## Build everything and run every test
 	# The domain rules again, compiled to the target the components ship on.
 	CARGO_TARGET_WASM32_WASIP2_RUNNER=$(CURDIR)/target/release/wasi-test-runner \
 		$(CARGO) test --release --target wasm32-wasip2 -p spindrive-domain
+	# Production's failover, for real: Patroni + etcd + HAProxy on 127.0.0.1.
+	$(CARGO) run --release -p spindrive-bench -- failover --rounds 3
+
+.PHONY: failover-test
+failover-test: components host ## Kill the Patroni leader under load (3 rounds): 0 writes lost, API back within 10 s
+	$(CARGO) run --release -p spindrive-bench -- failover --rounds 3
 
 .PHONY: validate-deploy
 validate-deploy: ## Render and validate the Kubernetes manifests offline
 	scripts/validate-deploy.sh
 
 .PHONY: bench
-bench: bench-host bench-app ## Every benchmark; figures land in bench/results/
+bench: bench-host bench-app bench-files ## Every benchmark; figures land in bench/results/
 
 .PHONY: bench-host
 bench-host: components host ## The host vs native baselines (hello; a Postgres pool)
@@ -67,6 +73,11 @@ bench-host: components host ## The host vs native baselines (hello; a Postgres p
 bench-app: components host ## GET /api/auth/me vs the hello floor; login latency
 	@scripts/install-deps.sh $(APT_BENCH_PACKAGES)
 	scripts/with-services.sh $(CARGO) run --release -p spindrive-bench -- app
+
+.PHONY: bench-files
+bench-files: components host ## Upload/download MB/s vs psql \copy and nginx (1 MiB to 1 GiB)
+	@scripts/install-deps.sh $(APT_BENCH_PACKAGES)
+	scripts/with-services.sh $(CARGO) run --release -p spindrive-bench -- files
 
 .PHONY: clean
 clean: ## Remove build output and local state

@@ -3,7 +3,7 @@
 //! which argon2id dominates by design.
 
 use crate::{report, wrk};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use spindrive_testkit::{HostBuilder, TestDatabase, app_host, host_binary};
 use std::time::{Duration, Instant};
 
@@ -49,31 +49,21 @@ pub fn run(seconds: u32) -> Result<()> {
     )
 }
 
-/// Registers a user and logs in `LOGINS` times; returns a token and the
-/// login durations.
+/// Signs a user in, then times `LOGINS` more logins; returns a token and
+/// the login durations.
 async fn sign_in(base: &str) -> Result<(String, Vec<Duration>)> {
+    let token = crate::client::sign_in(base, "bench").await?;
     let client = reqwest::Client::new();
-    let credentials = serde_json::json!({ "username": "bench", "email": "bench@example.com", "password": "bench-password" });
-    client
-        .post(format!("{base}/api/auth/register"))
-        .json(&credentials)
-        .send()
-        .await?
-        .error_for_status()?;
     let mut durations = Vec::with_capacity(LOGINS);
-    let mut token = String::new();
     for _ in 0..LOGINS {
         let started = Instant::now();
-        let session: serde_json::Value = client
+        client
             .post(format!("{base}/api/auth/login"))
             .json(&serde_json::json!({ "login": "bench", "password": "bench-password" }))
             .send()
             .await?
-            .error_for_status()?
-            .json()
-            .await?;
+            .error_for_status()?;
         durations.push(started.elapsed());
-        token = session["token"].as_str().context("a token")?.to_owned();
     }
     Ok((token, durations))
 }

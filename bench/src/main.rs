@@ -3,6 +3,9 @@
 //! writes them to `bench/results/`.
 
 mod app_bench;
+mod client;
+mod failover;
+mod files_bench;
 mod native;
 mod pg_bench;
 mod report;
@@ -27,6 +30,15 @@ enum Command {
         #[arg(long, env = "BENCH_SECONDS", default_value_t = 10)]
         seconds: u32,
     },
+    /// The failover test: SIGKILL of the Patroni leader under load, through
+    /// HAProxy; fails unless no acknowledged write is lost and the API
+    /// answers again within 10 s.
+    Failover {
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
+    /// File upload and download throughput vs psql \\copy and nginx.
+    Files,
     /// The host vs native baselines: hello, and a one-row SELECT / INSERT
     /// over a tokio-postgres pool.
     Host {
@@ -54,6 +66,8 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Host { seconds } => host_bench(seconds),
         Command::App { seconds } => app_bench::run(seconds),
+        Command::Files => files_bench::run(),
+        Command::Failover { rounds } => failover::run(rounds),
         Command::NativeHello { listen } => native::serve_hello(listen),
         Command::NativePg {
             listen,

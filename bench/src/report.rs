@@ -44,10 +44,8 @@ pub fn hello_app() -> Result<tempfile::TempDir> {
 /// Prints the rows (and any notes) and writes `bench/results/<name>.json`
 /// and `.md`.
 pub fn publish(name: &str, title: &str, rows: &[Row], notes: &[String]) -> Result<()> {
-    let mut table = format!(
-        "# {title}\n\nMeasured on {} ({} cores).\n\n| case | req/s | p50 ms | p99 ms | baseline req/s | baseline p50 ms | baseline p99 ms | ratio |\n|---|---|---|---|---|---|---|---|\n",
-        timestamp(),
-        std::thread::available_parallelism().map_or(0, |n| n.get())
+    let mut table = String::from(
+        "| case | req/s | p50 ms | p99 ms | baseline req/s | baseline p50 ms | baseline p99 ms | ratio |\n|---|---|---|---|---|---|---|---|\n",
     );
     for row in rows {
         let _ = writeln!(
@@ -66,13 +64,29 @@ pub fn publish(name: &str, title: &str, rows: &[Row], notes: &[String]) -> Resul
     for note in notes {
         let _ = writeln!(table, "\n{note}");
     }
-    println!("{table}");
+    publish_table(
+        name,
+        title,
+        &table,
+        &serde_json::json!({ "rows": rows, "notes": notes }),
+    )
+}
+
+/// Prints a markdown table under a title and the machine it ran on, and
+/// writes it with its data to `bench/results/<name>.md` and `.json`.
+pub fn publish_table(name: &str, title: &str, table: &str, data: &serde_json::Value) -> Result<()> {
+    let text = format!(
+        "# {title}\n\nMeasured on {} ({} cores).\n\n{table}",
+        timestamp(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!("{text}");
     let dir = workspace_root().join("bench/results");
     std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join(format!("{name}.md")), &table)?;
+    std::fs::write(dir.join(format!("{name}.md")), &text)?;
     std::fs::write(
         dir.join(format!("{name}.json")),
-        serde_json::to_string_pretty(&serde_json::json!({ "title": title, "rows": rows, "notes": notes }))?,
+        serde_json::to_string_pretty(&serde_json::json!({ "title": title, "data": data }))?,
     )?;
     println!("written to bench/results/{name}.md and .json");
     Ok(())

@@ -72,10 +72,27 @@ fn every_spec_path_is_routed_by_spin_toml() {
         .iter()
         .filter_map(|t| t["route"].as_str().map(str::to_owned))
         .collect();
+    // A spin.toml segment `:x` stands for any one segment, as a spec
+    // segment `{x}` does.
+    let segment_matches = |route: &str, spec: &str| route.starts_with(':') || route == spec;
     for (_, path) in spec_routes(&spec()) {
-        let routed = routes.iter().any(|route| match route.strip_suffix("/...") {
-            Some(prefix) => path == prefix || path.starts_with(&format!("{prefix}/")),
-            None => *route == path,
+        let spec_segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let routed = routes.iter().any(|route| {
+            let (pattern, wildcard) = match route.strip_suffix("/...") {
+                Some(prefix) => (prefix, true),
+                None => (route.as_str(), false),
+            };
+            let pattern: Vec<&str> = pattern.trim_matches('/').split('/').collect();
+            let length_ok = if wildcard {
+                spec_segments.len() >= pattern.len()
+            } else {
+                spec_segments.len() == pattern.len()
+            };
+            length_ok
+                && pattern
+                    .iter()
+                    .zip(&spec_segments)
+                    .all(|(r, s)| segment_matches(r, s))
         });
         assert!(routed, "{path} is in the spec but no spin.toml route reaches it");
     }

@@ -16,13 +16,8 @@ fn migrations_apply_in_order_once_and_rerun_safely() {
         .unwrap();
     let files: Vec<String> = std::fs::read_dir(spindrive_testkit::workspace_root().join("migrations"))
         .unwrap()
-        .map(|e| {
-            e.unwrap()
-                .file_name()
-                .to_string_lossy()
-                .trim_end_matches(".sql")
-                .to_owned()
-        })
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter_map(|name| name.strip_suffix(".sql").map(str::to_owned))
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();

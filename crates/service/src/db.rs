@@ -44,6 +44,22 @@ impl DbError {
             .map(|(_, value)| value.as_str())
     }
 
+    /// Whether the database is (momentarily) unreachable or read-only, as
+    /// during a failover: the request may be retried. SQLSTATE 25006 is a
+    /// write that reached a member still read-only just after promotion;
+    /// 57P0x an administrator or crash shutdown; 08xxx a lost connection.
+    pub fn is_unavailable(&self) -> bool {
+        match &self.0 {
+            pg::Error::PgError(pg::PgError::ConnectionFailed(_)) => true,
+            pg::Error::PgError(pg::PgError::QueryFailed(pg::QueryError::Text(text))) => {
+                text.contains("Closed") || text.contains("kind: Io")
+            }
+            _ => self
+                .code()
+                .is_some_and(|code| code == "25006" || code.starts_with("57P0") || code.starts_with("08")),
+        }
+    }
+
     /// Maps a unique violation of one of `constraints` (name, code,
     /// message) to 409; anything else as usual.
     pub fn conflict_on(self, constraints: &[(&str, &'static str, &str)]) -> ApiError {
@@ -59,17 +75,17 @@ impl DbError {
 
 impl From<DbError> for ApiError {
     fn from(error: DbError) -> Self {
-        match &error.0 {
-            pg::Error::PgError(pg::PgError::ConnectionFailed(_)) => {
-                eprintln!("database unavailable: {error}");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "database_unavailable",
-                    "the database is unavailable; retry shortly",
-                )
-            }
-            _ => ApiError::internal(error),
+        if error.is_unavailable() {
+            eprintln!("database unavailable: {error}");
+            let mut unavailable = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_unavailable",
+                "the database is unavailable; retry shortly",
+            );
+            unavailable.retry_after = Some(1);
+            return unavailable;
         }
+        ApiError::internal(error)
     }
 }
 

@@ -116,8 +116,11 @@ impl Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         let session = *self.session.get_mut().unwrap_or_else(|e| e.into_inner());
+        // A connection that died (a failover, a restart) has no session
+        // left to clean; its pool drops it at the next checkout.
         if let Some(client) = self.client.take()
             && !session.is_clean()
+            && !client.is_closed()
         {
             tokio::spawn(pool::release(client, self.component_id.clone(), session));
         }

@@ -1,0 +1,29 @@
+//! HTTP helpers the benchmarks share.
+
+use anyhow::{Context, Result};
+
+/// Registers `username` and logs in; returns the bearer token.
+pub async fn sign_in(base: &str, username: &str) -> Result<String> {
+    let client = reqwest::Client::new();
+    let password = format!("{username}-password");
+    let registration = serde_json::json!({
+        "username": username,
+        "email": format!("{username}@example.com"),
+        "password": password,
+    });
+    client
+        .post(format!("{base}/api/auth/register"))
+        .json(&registration)
+        .send()
+        .await?
+        .error_for_status()?;
+    let session: serde_json::Value = client
+        .post(format!("{base}/api/auth/login"))
+        .json(&serde_json::json!({ "login": username, "password": password }))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    Ok(session["token"].as_str().context("a token")?.to_owned())
+}

@@ -1,0 +1,407 @@
+//! The failover test, for real: a three-member Patroni cluster
+//! (scripts/failover-cluster.sh) behind HAProxy, spindrive serving through
+//! it under a load of uploads, then `kill -9` of the leader's Patroni and
+//! PostgreSQL. Each round reports the unavailability window (first failed
+//! to first succeeded request), the errors clients saw, and the time until
+//! the old leader rejoins as a replica; at the end every acknowledged
+//! upload must download with its SHA-256. Fails unless no acknowledged
+//! write was lost and the API answered again within 10 s of every kill.
+
+use crate::report;
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use spindrive_testkit::{HostBuilder, host_binary, migrate, psql, state_dir, workspace_root};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const MEMBERS: [u16; 3] = [1, 2, 3];
+const WORKERS: usize = 4;
+const UPLOAD_BYTES: usize = 16 << 10;
+/// The API must answer again within this long after a kill.
+const RECOVERY_BUDGET: Duration = Duration::from_secs(10);
+
+#[derive(Clone, Debug)]
+enum Outcome {
+    Acknowledged { id: String, sha256: String },
+    Failed { status: Option<u16> },
+}
+
+/// Every request: when it started, when it finished, how it ended.
+#[derive(Default)]
+struct Journal {
+    events: Vec<Event>,
+}
+
+struct Event {
+    started: Instant,
+    finished: Instant,
+    outcome: Outcome,
+}
+
+#[derive(Serialize)]
+struct Round {
+    round: usize,
+    killed: String,
+    unavailable_ms: u64,
+    answering_again_after_kill_ms: u64,
+    failed_requests: usize,
+    server_errors_5xx: usize,
+    old_leader_rejoined_ms: u64,
+}
+
+struct Cluster;
+
+impl Cluster {
+    fn script(args: &[&str]) -> Result<String> {
+        let output = Command::new(workspace_root().join("scripts/failover-cluster.sh"))
+            .args(args)
+            .output()
+            .context("cannot run failover-cluster.sh")?;
+        if !output.status.success() {
+            bail!(
+                "failover-cluster.sh {args:?} failed: {}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    }
+
+    fn start() -> Result<String> {
+        let output = Self::script(&["start"])?;
+        output.lines().last().map(str::to_owned).context("no admin URL")
+    }
+
+    fn leader() -> Option<u16> {
+        MEMBERS.into_iter().find(|n| rest_ok(*n, "primary"))
+    }
+
+    /// SIGKILL of the member's Patroni and its postmaster (Patroni
+    /// double-forks PostgreSQL, so both must go).
+    fn kill(member: u16) -> Result<()> {
+        let dir = state_dir().join(format!("failover/member{member}"));
+        let postmaster = std::fs::read_to_string(dir.join("data/postmaster.pid"))
+            .ok()
+            .and_then(|text| text.lines().next().map(str::to_owned));
+        let config = state_dir().join(format!("failover/member{member}.yml"));
+        Command::new("pkill")
+            .arg("-KILL")
+            .arg("-f")
+            .arg(config.as_os_str())
+            .status()?;
+        if let Some(pid) = postmaster {
+            Command::new("kill").args(["-KILL", &pid]).status()?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = Self::script(&["stop"]);
+    }
+}
+
+/// Whether `member` streams from the current leader (the leader's own
+/// view: a replica that merely started may still need pg_rewind).
+fn streaming(member: u16) -> bool {
+    let Some(leader) = Cluster::leader() else {
+        return false;
+    };
+    let Ok(output) = Command::new("curl")
+        .args(["-sf", "-m", "1", &format!("http://127.0.0.1:5844{leader}/")])
+        .output()
+    else {
+        return false;
+    };
+    let status: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+    status["replication"].as_array().is_some_and(|replicas| {
+        replicas
+            .iter()
+            .any(|r| r["application_name"] == format!("member{member}") && r["state"] == "streaming")
+    })
+}
+
+fn rest_ok(member: u16, path: &str) -> bool {
+    let url = format!("http://127.0.0.1:5844{member}/{path}");
+    std::process::Command::new("curl")
+        .args(["-sf", "-o", "/dev/null", "-m", "1", &url])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+pub fn run(rounds: usize) -> Result<()> {
+    let cluster = Cluster;
+    let admin = Cluster::start()?;
+    psql(&admin, "CREATE DATABASE spindrive")?;
+    let database_url = spindrive_testkit::with_database(&admin, "spindrive");
+    migrate(&database_url)?;
+    let password = admin
+        .strip_prefix("postgres://postgres:")
+        .and_then(|rest| rest.split_once('@'))
+        .map(|(password, _)| password.to_owned())
+        .context("admin URL")?;
+    let mut host = HostBuilder::new(host_binary(), workspace_root().join("spin.toml"));
+    for (key, value) in [
+        ("db_host", "127.0.0.1"),
+        ("db_port", "55440"),
+        ("db_name", "spindrive"),
+        ("db_user", "postgres"),
+        ("db_password", password.as_str()),
+        ("db_sslmode", "disable"),
+    ] {
+        host = host.arg("--variable").arg(format!("{key}={value}"));
+    }
+    let host = host.arg("--pg-connect-timeout").arg("2s").start()?;
+    let base = host.url("");
+
+    let runtime = tokio::runtime::Runtime::new()?;
+    let token = runtime.block_on(crate::client::sign_in(&base, "loader"))?;
+    let journal = Arc::new(Mutex::new(Journal::default()));
+    let mut figures = Vec::new();
+
+    for round in 1..=rounds {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let workers: Vec<_> = (0..WORKERS)
+            .map(|worker| {
+                runtime.spawn(load(
+                    base.clone(),
+                    token.clone(),
+                    journal.clone(),
+                    stop.clone(),
+                    worker,
+                ))
+            })
+            .collect();
+        std::thread::sleep(Duration::from_secs(2));
+        let leader = Cluster::leader().context("no leader before the kill")?;
+        let killed_at = Instant::now();
+        Cluster::kill(leader)?;
+        eprintln!("round {round}: killed member{leader} (leader)");
+
+        // Wait until writes have failed and then succeeded again steadily.
+        let deadline = killed_at + Duration::from_secs(60);
+        let (unavailable, answering_again) = loop {
+            std::thread::sleep(Duration::from_millis(100));
+            if let Some(window) = recovery(&journal.lock().unwrap(), killed_at) {
+                break window;
+            }
+            if Instant::now() > deadline {
+                bail!("round {round}: writes did not come back within 60 s of the kill");
+            }
+        };
+
+        Cluster::script(&["start-member", &leader.to_string()])?;
+        let restarted = Instant::now();
+        while !streaming(leader) {
+            if restarted.elapsed() > Duration::from_secs(60) {
+                bail!("round {round}: member{leader} did not rejoin within 60 s");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let rejoined = restarted.elapsed();
+        // The next round starts from a whole cluster: every member streaming.
+        while !MEMBERS
+            .iter()
+            .all(|m| Some(*m) == Cluster::leader() || streaming(*m))
+        {
+            if restarted.elapsed() > Duration::from_secs(60) {
+                bail!("round {round}: the cluster did not become whole again within 60 s");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::thread::sleep(Duration::from_secs(1));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for worker in workers {
+            runtime.block_on(worker)??;
+        }
+
+        let journal = journal.lock().unwrap();
+        let failed: Vec<&Event> = journal
+            .events
+            .iter()
+            .filter(|e| e.finished >= killed_at && matches!(e.outcome, Outcome::Failed { .. }))
+            .collect();
+        figures.push(Round {
+            round,
+            killed: format!("member{leader}"),
+            unavailable_ms: unavailable.as_millis() as u64,
+            answering_again_after_kill_ms: answering_again.as_millis() as u64,
+            failed_requests: failed.len(),
+            server_errors_5xx: failed
+                .iter()
+                .filter(|e| matches!(e.outcome, Outcome::Failed { status: Some(s) } if s >= 500))
+                .count(),
+            old_leader_rejoined_ms: rejoined.as_millis() as u64,
+        });
+    }
+
+    let acknowledged: Vec<(String, String)> = journal
+        .lock()
+        .unwrap()
+        .events
+        .iter()
+        .filter_map(|e| match &e.outcome {
+            Outcome::Acknowledged { id, sha256 } => Some((id.clone(), sha256.clone())),
+            Outcome::Failed { .. } => None,
+        })
+        .collect();
+    let lost = runtime.block_on(count_lost(&base, &token, &acknowledged))?;
+    drop(host);
+    drop(cluster);
+
+    let mut table = String::from(
+        "| round | killed | unavailable (first failed to first succeeded) | answering again after kill | failed requests | 5xx | old leader rejoined as replica |\n|---|---|---|---|---|---|---|\n",
+    );
+    for r in &figures {
+        table.push_str(&format!(
+            "| {} | {} | {:.2} s | {:.2} s | {} | {} | {:.2} s |\n",
+            r.round,
+            r.killed,
+            r.unavailable_ms as f64 / 1000.0,
+            r.answering_again_after_kill_ms as f64 / 1000.0,
+            r.failed_requests,
+            r.server_errors_5xx,
+            r.old_leader_rejoined_ms as f64 / 1000.0
+        ));
+    }
+    table.push_str(&format!(
+        "\n{} uploads acknowledged over {} rounds; {lost} lost (each acknowledged file downloaded and its SHA-256 checked).\n",
+        acknowledged.len(),
+        figures.len()
+    ));
+    report::publish_table(
+        "failover",
+        "Failover: SIGKILL of the Patroni leader (Patroni + PostgreSQL) under an upload load, through HAProxy",
+        &table,
+        &serde_json::json!({ "rounds": figures, "acknowledged": acknowledged.len(), "lost": lost }),
+    )?;
+    if lost > 0 {
+        bail!("{lost} acknowledged uploads were lost");
+    }
+    if let Some(slow) = figures
+        .iter()
+        .find(|r| r.answering_again_after_kill_ms > RECOVERY_BUDGET.as_millis() as u64)
+    {
+        bail!(
+            "round {}: the API answered again only after {} ms",
+            slow.round,
+            slow.answering_again_after_kill_ms
+        );
+    }
+    Ok(())
+}
+
+/// (first failure to first success, kill to first success) once a request
+/// has failed after `killed_at` and three requests started after that
+/// failure have succeeded. Requests already in flight at the failure do
+/// not count: they may have committed before the kill.
+fn recovery(journal: &Journal, killed_at: Instant) -> Option<(Duration, Duration)> {
+    let failed_at = journal
+        .events
+        .iter()
+        .filter(|e| e.finished >= killed_at && matches!(e.outcome, Outcome::Failed { .. }))
+        .map(|e| e.finished)
+        .min()?;
+    let mut later: Vec<&Event> = journal.events.iter().filter(|e| e.started > failed_at).collect();
+    later.sort_by_key(|e| e.finished);
+    let first_success = later
+        .iter()
+        .position(|e| matches!(e.outcome, Outcome::Acknowledged { .. }))?;
+    let steady = later[first_success..].iter().take(3);
+    if later.len() < first_success + 3
+        || !steady
+            .clone()
+            .all(|e| matches!(e.outcome, Outcome::Acknowledged { .. }))
+    {
+        return None;
+    }
+    let succeeded_at = later[first_success].finished;
+    Some((succeeded_at - failed_at, succeeded_at - killed_at))
+}
+
+/// One load worker: uploads random files until told to stop, journaling
+/// every acknowledged id with its hash, and every failure.
+async fn load(
+    base: String,
+    token: String,
+    journal: Arc<Mutex<Journal>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    worker: usize,
+) -> Result<()> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let mut sequence = 0u64;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        sequence += 1;
+        let mut body = vec![0u8; UPLOAD_BYTES];
+        fill_pseudo_random(&mut body, worker as u64, sequence);
+        let sha256 = hex(&Sha256::digest(&body));
+        let started = Instant::now();
+        let response = client
+            .post(format!("{base}/api/files?name=load-{worker}-{sequence}.bin"))
+            .bearer_auth(&token)
+            .body(body)
+            .send()
+            .await;
+        let outcome = match response {
+            Ok(response) if response.status() == reqwest::StatusCode::CREATED => {
+                let file: serde_json::Value = response.json().await?;
+                let id = file["id"].as_str().context("an id")?.to_owned();
+                anyhow::ensure!(file["sha256"] == sha256, "the server hashed other bytes");
+                Outcome::Acknowledged { id, sha256 }
+            }
+            Ok(response) => Outcome::Failed {
+                status: Some(response.status().as_u16()),
+            },
+            Err(_) => Outcome::Failed { status: None },
+        };
+        let failed = matches!(outcome, Outcome::Failed { .. });
+        journal.lock().unwrap().events.push(Event {
+            started,
+            finished: Instant::now(),
+            outcome,
+        });
+        if failed {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    Ok(())
+}
+
+/// Deterministic pseudo-random bytes (xorshift), distinct per upload.
+fn fill_pseudo_random(buffer: &mut [u8], worker: u64, sequence: u64) {
+    let mut state = (worker << 32) ^ sequence ^ 0x9E37_79B9_7F4A_7C15;
+    for byte in buffer.iter_mut() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        *byte = state as u8;
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn count_lost(base: &str, token: &str, acknowledged: &[(String, String)]) -> Result<usize> {
+    let client = reqwest::Client::new();
+    let mut lost = 0;
+    for (id, sha256) in acknowledged {
+        let response = client
+            .get(format!("{base}/api/files/{id}/content"))
+            .bearer_auth(token)
+            .send()
+            .await?;
+        let ok = response.status() == reqwest::StatusCode::OK
+            && hex(&Sha256::digest(&response.bytes().await?)) == *sha256;
+        if !ok {
+            eprintln!("lost: {id}");
+            lost += 1;
+        }
+    }
+    Ok(lost)
+}

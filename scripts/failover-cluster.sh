@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# A three-member Patroni cluster on 127.0.0.1 for the failover test: etcd as
+# the DCS, three Patroni-managed PostgreSQL members in synchronous mode, and
+# HAProxy sending connections to whichever member Patroni's REST API calls
+# the primary. Everything lives under .state/failover and is rebuilt by
+# `start`.
+#
+#   scripts/failover-cluster.sh start            fresh cluster; prints the admin URL
+#   scripts/failover-cluster.sh stop             stop everything it started
+#   scripts/failover-cluster.sh start-member N   (re)start member N's Patroni
+#
+# Ports: etcd 23790/23800, PostgreSQL 55441-55443, Patroni REST 58441-58443,
+# HAProxy 55440.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+state=$root/.state/failover
+haproxy_port=55440
+password_file=$state/password
+
+"$root/scripts/install-deps.sh" postgresql patroni etcd-server haproxy
+bindir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+
+as_postgres() {
+    if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+member_config() {
+    local n=$1 password
+    password=$(cat "$password_file")
+    cat <<YAML
+scope: spindrive-failover
+namespace: /spindrive/
+name: member$n
+restapi:
+  listen: 127.0.0.1:5844$n
+  connect_address: 127.0.0.1:5844$n
+etcd3:
+  hosts: 127.0.0.1:23790
+bootstrap:
+  dcs:
+    # The leader key's TTL is most of the failover time: keep it short,
+    # with loop_wait + 2 * retry_timeout below it, as Patroni requires.
+    ttl: 6
+    loop_wait: 1
+    retry_timeout: 2
+    maximum_lag_on_failover: 1048576
+    synchronous_mode: true
+    postgresql:
+      use_pg_rewind: true
+      use_slots: true
+      parameters:
+        wal_level: replica
+        hot_standby: "on"
+        wal_log_hints: "on"
+        max_wal_senders: 10
+        max_replication_slots: 10
+        wal_retrieve_retry_interval: 1s
+        fsync: "off"
+  initdb:
+    - encoding: UTF8
+    - locale: C.UTF-8
+postgresql:
+  # Written by Patroni at every start, so a member rebuilt by pg_rewind or
+  # a base backup never comes up without it.
+  pg_hba:
+    - local all all trust
+    - host replication replicator 127.0.0.1/32 scram-sha-256
+    - host all all 127.0.0.1/32 scram-sha-256
+  listen: 127.0.0.1:5544$n
+  connect_address: 127.0.0.1:5544$n
+  data_dir: $state/member$n/data
+  bin_dir: $bindir
+  pgpass: $state/member$n/pgpass
+  authentication:
+    superuser:
+      username: postgres
+      password: $password
+    replication:
+      username: replicator
+      password: $password
+    rewind:
+      username: postgres
+      password: $password
+  parameters:
+    unix_socket_directories: $state/member$n
+YAML
+}
+
+start_member() {
+    local n=$1
+    member_config "$n" > "$state/member$n.yml"
+    chown postgres "$state/member$n.yml"
+    as_postgres patroni "$state/member$n.yml" >> "$state/member$n.log" 2>&1 &
+}
+
+wait_for() {
+    local what=$1 seconds=$2
+    shift 2
+    for _ in $(seq "$((seconds * 10))"); do
+        if "$@" >/dev/null 2>&1; then return 0; fi
+        sleep 0.1
+    done
+    echo "error: $what did not happen within ${seconds}s; logs are in $state" >&2
+    exit 1
+}
+
+# Patroni's /replica answers 200 for a running, caught-up replica.
+member_streams() {
+    curl -sf "http://127.0.0.1:5844$1/replica" >/dev/null
+}
+
+# Every process of the cluster names a path under $state on its command
+# line (Patroni its config, PostgreSQL its data directory, etcd and HAProxy
+# theirs): a throwaway test cluster is stopped by killing them all.
+only_primary() {
+    for _ in $(seq 10); do
+        [[ $(psql -X -q -At "$1" -c "SELECT pg_is_in_recovery()") == f ]] || return 1
+    done
+}
+
+stop() {
+    pkill -KILL -f "$state/" 2>/dev/null || true
+    for _ in $(seq 50); do
+        pgrep -f "$state/" >/dev/null || return 0
+        sleep 0.1
+    done
+    echo "error: processes under $state survived SIGKILL" >&2
+    return 1
+}
+
+start() {
+    stop
+    rm -rf "$state"
+    mkdir -p "$state"
+    chmod 755 "$state"
+    head -c 18 /dev/urandom | base64 | tr -d '/+=' > "$password_file"
+    for n in 1 2 3; do
+        mkdir -p "$state/member$n"
+        chmod 700 "$state/member$n"
+    done
+    chown -R postgres "$state"
+    chown root "$state" "$password_file"
+    chmod 644 "$password_file"
+
+    etcd --name failover --data-dir "$state/etcd" \
+        --listen-client-urls http://127.0.0.1:23790 --advertise-client-urls http://127.0.0.1:23790 \
+        --listen-peer-urls http://127.0.0.1:23800 --initial-advertise-peer-urls http://127.0.0.1:23800 \
+        --initial-cluster failover=http://127.0.0.1:23800 > "$state/etcd.log" 2>&1 &
+    wait_for "etcd" 20 curl -sf http://127.0.0.1:23790/health
+
+    for n in 1 2 3; do start_member "$n"; done
+    wait_for "a leader" 60 bash -c 'for n in 1 2 3; do curl -sf http://127.0.0.1:5844$n/primary && exit 0; done; exit 1'
+    for n in 1 2 3; do
+        curl -sf "http://127.0.0.1:5844$n/primary" >/dev/null 2>&1 && continue
+        wait_for "member $n streaming" 60 member_streams "$n"
+    done
+
+    cat > "$state/haproxy.cfg" <<CFG
+global
+    maxconn 2000
+defaults
+    mode tcp
+    timeout connect 2s
+    timeout client 30m
+    timeout server 30m
+    timeout check 1s
+listen primary
+    bind 127.0.0.1:$haproxy_port
+    option httpchk GET /primary
+    http-check expect status 200
+    default-server inter 500ms fall 2 rise 1 on-marked-down shutdown-sessions
+    server member1 127.0.0.1:55441 check port 58441
+    server member2 127.0.0.1:55442 check port 58442
+    server member3 127.0.0.1:55443 check port 58443
+CFG
+    haproxy -db -f "$state/haproxy.cfg" > "$state/haproxy.log" 2>&1 &
+    local url
+    url="postgres://postgres:$(cat "$password_file")@127.0.0.1:$haproxy_port/postgres"
+    # HAProxy counts every member up until its checks say otherwise: wait
+    # until ten connections in a row reach the writable primary.
+    wait_for "HAProxy to route only to the primary" 20 only_primary "$url"
+    echo "$url"
+}
+
+case ${1:-} in
+    start) start ;;
+    stop) stop ;;
+    start-member) start_member "${2:?member number}" ;;
+    *) echo "usage: $0 start|stop|start-member N" >&2; exit 2 ;;
+esac
