@@ -10,6 +10,11 @@ use spindrive_testkit::pattern;
 fn reference(range: Option<&str>, body: &[u8]) -> (StatusCode, Option<String>, Vec<u8>) {
     let size = body.len() as u64;
     let full = (StatusCode::OK, None, body.to_vec());
+    let unsatisfiable = (
+        StatusCode::RANGE_NOT_SATISFIABLE,
+        Some(format!("bytes */{size}")),
+        Vec::new(),
+    );
     let Some(spec) = range.and_then(|r| r.strip_prefix("bytes=")) else {
         return full;
     };
@@ -23,37 +28,17 @@ fn reference(range: Option<&str>, body: &[u8]) -> (StatusCode, Option<String>, V
     let (start, end) = match (a.is_empty(), b.is_empty()) {
         (true, false) => match parse(b) {
             Some(n) if n > 0 && size > 0 => (size.saturating_sub(n), size - 1),
-            Some(_) => {
-                return (
-                    StatusCode::RANGE_NOT_SATISFIABLE,
-                    Some(format!("bytes */{size}")),
-                    vec![],
-                );
-            }
+            Some(_) => return unsatisfiable,
             None => return full,
         },
         (false, true) => match parse(a) {
             Some(start) if start < size => (start, size - 1),
-            Some(_) => {
-                return (
-                    StatusCode::RANGE_NOT_SATISFIABLE,
-                    Some(format!("bytes */{size}")),
-                    vec![],
-                );
-            }
+            Some(_) => return unsatisfiable,
             None => return full,
         },
         (false, false) => match (parse(a), parse(b)) {
-            (Some(start), Some(end)) if start <= end => {
-                if start >= size {
-                    return (
-                        StatusCode::RANGE_NOT_SATISFIABLE,
-                        Some(format!("bytes */{size}")),
-                        vec![],
-                    );
-                }
-                (start, end.min(size - 1))
-            }
+            (Some(start), Some(end)) if start <= end && start >= size => return unsatisfiable,
+            (Some(start), Some(end)) if start <= end => (start, end.min(size - 1)),
             _ => return full,
         },
         (true, true) => return full,

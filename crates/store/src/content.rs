@@ -136,13 +136,18 @@ async fn write_chunk(db: &Db, storage_key: &str, seq: i32, data: Vec<u8>) -> Res
         )
         .await?;
     if written == 0 {
-        return Err(ApiError::new(
-            http::StatusCode::REQUEST_TIMEOUT,
-            "upload_expired",
-            "the upload was idle too long and was discarded",
-        ));
+        return Err(upload_expired());
     }
     Ok(())
+}
+
+/// 408: the sweep discarded this upload while it was idle.
+fn upload_expired() -> ApiError {
+    ApiError::new(
+        http::StatusCode::REQUEST_TIMEOUT,
+        "upload_expired",
+        "the upload was idle too long and was discarded",
+    )
 }
 
 /// Removes staged content that will never be published.
@@ -166,11 +171,7 @@ async fn claim(db: &Db, staged: &Staged) -> Result<(), ApiError> {
         )
         .await?;
     if claimed == 0 {
-        return Err(ApiError::new(
-            http::StatusCode::REQUEST_TIMEOUT,
-            "upload_expired",
-            "the upload was idle too long and was discarded",
-        ));
+        return Err(upload_expired());
     }
     Ok(())
 }

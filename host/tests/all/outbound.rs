@@ -1,6 +1,6 @@
 //! Outbound HTTP is allowed only to `allowed_outbound_hosts`.
 
-use crate::helpers::{client, probe_app};
+use crate::helpers::{JsonBody, client, probe_app};
 use serde_json::Value;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -26,12 +26,8 @@ async fn target_server() -> u16 {
 async fn outbound(host: &spindrive_testkit::Host, url: &str) -> Value {
     client()
         .get(host.url(&format!("/probe/outbound?url={url}")))
-        .send()
+        .json_body()
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 #[tokio::test]

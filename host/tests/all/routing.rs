@@ -1,6 +1,6 @@
 //! Spin's routing rules and request headers, against a table of cases.
 
-use crate::helpers::{TestApp, client};
+use crate::helpers::{JsonBody, TestApp, client};
 use serde_json::Value;
 
 const ROUTES: &str = r#"
@@ -225,12 +225,8 @@ async fn query_strings_reach_the_full_url_and_client_spin_headers_are_kept() {
     let report: Value = client()
         .get(host.url("/wild/q?x=1&y=%20"))
         .header("spin-path-info", "/from-client")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json_body()
+        .await;
     assert_eq!(header(&report, "spin-full-url"), [host.url("/wild/q?x=1&y=%20")]);
     // Spin appends its headers after the client's; both values are seen.
     assert_eq!(header(&report, "spin-path-info"), ["/from-client", "/q"]);
@@ -254,14 +250,7 @@ async fn static_responses_and_well_known_paths() {
         .unwrap();
     assert_eq!(health.status(), 200);
     assert_eq!(health.text().await.unwrap(), "OK");
-    let info: Value = client
-        .get(host.url("/.well-known/spin/info"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let info: Value = client.get(host.url("/.well-known/spin/info")).json_body().await;
     assert_eq!(info["name"], "routing");
     let unknown = client
         .get(host.url("/.well-known/spin/nope"))

@@ -1,7 +1,7 @@
 //! Serving behaviour: both wasi:http versions, failures, logs, WASI
 //! context, graceful shutdown and the compiled-code cache.
 
-use crate::helpers::{TestApp, client, probe_app};
+use crate::helpers::{JsonBody, TestApp, client, probe_app};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -24,12 +24,8 @@ source = "{legacy}"
     let report: Value = client()
         .post(host.url("/legacy/upload?x=1"))
         .body(body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json_body()
+        .await;
     assert_eq!(report["path"], "/legacy/upload?x=1");
     assert_eq!(report["body_bytes"], 3 << 20);
     let names: Vec<&str> = report["headers"]
@@ -138,24 +134,13 @@ environment = { GREETING = "bonjour" }"#,
     std::fs::write(app.dir.path().join("notes.txt"), "from notes").unwrap();
     let host = app.host().start().unwrap();
     let client = client();
-    let env: Value = client
-        .get(host.url("/probe/env?name=GREETING"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let env: Value = client.get(host.url("/probe/env?name=GREETING")).json_body().await;
     assert_eq!(env["value"], "bonjour");
     for (path, content) in [("/static/a.txt", "from assets"), ("/notes.txt", "from notes")] {
         let file: Value = client
             .get(host.url(&format!("/probe/file?path={path}")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .json_body()
+            .await;
         assert_eq!(file["read"], format!("Ok({content:?})"), "{path}");
         assert_eq!(file["write_failed"], true, "{path} must be read-only");
     }

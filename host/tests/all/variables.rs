@@ -1,7 +1,7 @@
 //! Variables: default < environment < flag; secrets stay out of logs;
 //! a missing required variable stops startup.
 
-use crate::helpers::{client, probe_app};
+use crate::helpers::{JsonBody, client, probe_app};
 use serde_json::Value;
 
 const VARIABLES: &str = r#"[variables]
@@ -13,12 +13,8 @@ const COMPONENT_VARIABLES: &str = r#"variables = { where = "in {{ region }}", ke
 async fn get(host: &spindrive_testkit::Host, name: &str) -> Value {
     client()
         .get(host.url(&format!("/probe/variable?name={name}")))
-        .send()
+        .json_body()
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 #[tokio::test]
