@@ -7,6 +7,8 @@ set -euo pipefail
 
 url=${1:?usage: migrate.sh postgres://user:password@host:port/database [migrations-dir]}
 dir=${2:-$(cd "$(dirname "$0")" && pwd)}
+# Notices (e.g. "does not exist, skipping" from idempotent DDL) are noise here.
+export PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning"
 psql_cmd=(psql -X -q -v ON_ERROR_STOP=1 "$url")
 
 "${psql_cmd[@]}" <<'SQL'
