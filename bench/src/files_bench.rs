@@ -231,6 +231,9 @@ impl Nginx {
                 "-c",
                 &conf.display().to_string(),
             ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
             .spawn()
             .context("cannot start nginx (make bench installs it)")?;
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -248,7 +251,10 @@ impl Nginx {
 
 impl Drop for Nginx {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // SIGTERM: the master stops its workers (SIGKILL would orphan them).
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let _ = self.child.wait();
     }
 }
