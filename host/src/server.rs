@@ -19,7 +19,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -53,7 +54,7 @@ pub async fn serve(
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(Duration::from_secs(30))
-            .serve_connection(TokioIo::new(stream), service);
+            .serve_connection(TokioIo::new(LingeringClose(Some(stream))), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(err) = connection.await {
@@ -70,6 +71,84 @@ pub async fn serve(
         tracing::warn!("in-flight requests still running after {SHUTDOWN_GRACE:?}; stopping anyway");
     }
     Ok(())
+}
+
+/// A client connection closed the way nginx's "lingering close" does. When
+/// a response is sent before the request body was read (a 413 for an upload
+/// over the limit, a 401 on a big upload), hyper closes the connection with
+/// the rest of the body unread; closing a socket with unread input makes the
+/// kernel send a reset, which can destroy the response before the client
+/// reads it, and the client sees a broken pipe instead of the error. So on
+/// drop the write side is shut down (the response is complete) and the input
+/// is read and discarded until the client closes, stalls for `LINGER_IDLE`,
+/// or `LINGER_TOTAL` passes. A client that closed first costs one read that
+/// returns end-of-stream at once.
+struct LingeringClose(Option<TcpStream>);
+
+const LINGER_IDLE: Duration = Duration::from_secs(5);
+const LINGER_TOTAL: Duration = Duration::from_secs(30);
+
+impl LingeringClose {
+    fn stream(self: Pin<&mut Self>) -> Pin<&mut TcpStream> {
+        Pin::new(self.get_mut().0.as_mut().expect("taken only on drop"))
+    }
+
+    async fn linger(mut stream: TcpStream) {
+        let _ = stream.shutdown().await;
+        let deadline = tokio::time::Instant::now() + LINGER_TOTAL;
+        let mut discard = vec![0u8; 64 << 10];
+        loop {
+            let idle_deadline = (tokio::time::Instant::now() + LINGER_IDLE).min(deadline);
+            match tokio::time::timeout_at(idle_deadline, stream.read(&mut discard)).await {
+                Ok(Ok(read)) if read > 0 => continue,
+                _ => break,
+            }
+        }
+    }
+}
+
+impl Drop for LingeringClose {
+    fn drop(&mut self) {
+        if let (Some(stream), Ok(runtime)) = (self.0.take(), tokio::runtime::Handle::try_current()) {
+            runtime.spawn(Self::linger(stream));
+        }
+    }
+}
+
+impl AsyncRead for LingeringClose {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        self.stream().poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for LingeringClose {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        self.stream().poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        self.stream().poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.0.as_ref().is_some_and(TcpStream::is_write_vectored)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.stream().poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.stream().poll_shutdown(cx)
+    }
 }
 
 impl App {

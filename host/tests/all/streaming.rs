@@ -87,3 +87,22 @@ async fn a_256_mib_body_streams_through_a_guest_both_ways_with_bounded_rss() {
         "host RSS grew by {growth} KiB moving 256 MiB"
     );
 }
+
+#[tokio::test]
+async fn a_response_sent_before_the_body_was_read_reaches_the_client() {
+    // `/probe/hello` answers without reading the body: the host must drain
+    // the unread 64 MiB (lingering close) instead of resetting the
+    // connection under the client's feet, as a 413 on a big upload does.
+    let app = probe_app("", "");
+    let host = app.host().start().unwrap();
+    for _ in 0..3 {
+        let response = client()
+            .post(host.url("/probe/hello"))
+            .body(vec![0u8; 64 << 20])
+            .send()
+            .await
+            .expect("the early response arrives, not a broken pipe");
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.text().await.unwrap(), "hello\n");
+    }
+}
