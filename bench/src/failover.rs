@@ -1,11 +1,13 @@
 //! The failover test, for real: a three-member Patroni cluster
 //! (scripts/failover-cluster.sh) behind HAProxy, spindrive serving through
-//! it under a load of uploads, then `kill -9` of the leader's Patroni and
-//! PostgreSQL. Each round reports the unavailability window (first failed
-//! to first succeeded request), the errors clients saw, and the time until
-//! the old leader rejoins as a replica; at the end every acknowledged
-//! upload must download with its SHA-256. Fails unless no acknowledged
-//! write was lost and the API answered again within 10 s of every kill.
+//! it under a load of uploads and renames, then `kill -9` of the leader's
+//! Patroni and PostgreSQL. Each round reports the unavailability window
+//! (first failed to first succeeded request), the errors clients saw, and
+//! the time until the old leader rejoins as a replica; at the end every
+//! acknowledged upload must download with its SHA-256 and every
+//! acknowledged rename must show in the file's metadata. Fails unless no
+//! acknowledged write was lost and the API answered again within 10 s of
+//! every kill.
 
 use crate::report;
 use anyhow::{Context, Result, bail};
@@ -24,8 +26,15 @@ const RECOVERY_BUDGET: Duration = Duration::from_secs(10);
 
 #[derive(Clone, Debug)]
 enum Outcome {
-    Acknowledged { id: String, sha256: String },
+    Uploaded { id: String, sha256: String },
+    Renamed { id: String, name: String },
     Failed { status: Option<u16> },
+}
+
+impl Outcome {
+    fn acknowledged(&self) -> bool {
+        !matches!(self, Outcome::Failed { .. })
+    }
 }
 
 /// Every request: when it started, when it finished, how it ended.
@@ -238,16 +247,19 @@ pub fn run(rounds: usize) -> Result<()> {
         });
     }
 
-    let acknowledged: Vec<(String, String)> = journal
+    let acknowledged: Vec<Outcome> = journal
         .lock()
         .unwrap()
         .events
         .iter()
-        .filter_map(|e| match &e.outcome {
-            Outcome::Acknowledged { id, sha256 } => Some((id.clone(), sha256.clone())),
-            Outcome::Failed { .. } => None,
-        })
+        .filter(|e| e.outcome.acknowledged())
+        .map(|e| e.outcome.clone())
         .collect();
+    let uploads = acknowledged
+        .iter()
+        .filter(|o| matches!(o, Outcome::Uploaded { .. }))
+        .count();
+    let renames = acknowledged.len() - uploads;
     let lost = runtime.block_on(count_lost(&base, &token, &acknowledged))?;
     drop(host);
     drop(cluster);
@@ -268,18 +280,22 @@ pub fn run(rounds: usize) -> Result<()> {
         ));
     }
     table.push_str(&format!(
-        "\n{} uploads acknowledged over {} rounds; {lost} lost (each acknowledged file downloaded and its SHA-256 checked).\n",
-        acknowledged.len(),
+        "\n{uploads} uploads and {renames} renames acknowledged over {} rounds; {lost} lost (each acknowledged file downloaded and its SHA-256 checked, each acknowledged rename read back).\n",
         figures.len()
     ));
     report::publish_table(
         "failover",
-        "Failover: SIGKILL of the Patroni leader (Patroni + PostgreSQL) under an upload load, through HAProxy",
+        "Failover: SIGKILL of the Patroni leader (Patroni + PostgreSQL) under a load of uploads and renames, through HAProxy",
         &table,
-        &serde_json::json!({ "rounds": figures, "acknowledged": acknowledged.len(), "lost": lost }),
+        &serde_json::json!({
+            "rounds": figures,
+            "acknowledged_uploads": uploads,
+            "acknowledged_renames": renames,
+            "lost": lost,
+        }),
     )?;
     if lost > 0 {
-        bail!("{lost} acknowledged uploads were lost");
+        bail!("{lost} acknowledged writes were lost");
     }
     if let Some(slow) = figures
         .iter()
@@ -307,23 +323,18 @@ fn recovery(journal: &Journal, killed_at: Instant) -> Option<(Duration, Duration
         .min()?;
     let mut later: Vec<&Event> = journal.events.iter().filter(|e| e.started > failed_at).collect();
     later.sort_by_key(|e| e.finished);
-    let first_success = later
-        .iter()
-        .position(|e| matches!(e.outcome, Outcome::Acknowledged { .. }))?;
+    let first_success = later.iter().position(|e| e.outcome.acknowledged())?;
     let steady = later[first_success..].iter().take(3);
-    if later.len() < first_success + 3
-        || !steady
-            .clone()
-            .all(|e| matches!(e.outcome, Outcome::Acknowledged { .. }))
-    {
+    if later.len() < first_success + 3 || !steady.clone().all(|e| e.outcome.acknowledged()) {
         return None;
     }
     let succeeded_at = later[first_success].finished;
     Some((succeeded_at - failed_at, succeeded_at - killed_at))
 }
 
-/// One load worker: uploads random files until told to stop, journaling
-/// every acknowledged id with its hash, and every failure.
+/// One load worker: uploads random files and renames each one it got
+/// acknowledged, until told to stop, journaling every acknowledged write
+/// (id with its hash or new name) and every failure.
 async fn load(
     base: String,
     token: String,
@@ -334,6 +345,13 @@ async fn load(
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()?;
+    let record = |started: Instant, outcome: Outcome| {
+        journal.lock().unwrap().events.push(Event {
+            started,
+            finished: Instant::now(),
+            outcome,
+        });
+    };
     let mut sequence = 0u64;
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         sequence += 1;
@@ -347,29 +365,53 @@ async fn load(
             .body(body)
             .send()
             .await;
-        let outcome = match response {
+        let uploaded = match response {
             Ok(response) if response.status() == reqwest::StatusCode::CREATED => {
                 let file: serde_json::Value = response.json().await?;
                 let id = file["id"].as_str().context("an id")?.to_owned();
                 anyhow::ensure!(file["sha256"] == sha256, "the server hashed other bytes");
-                Outcome::Acknowledged { id, sha256 }
+                record(
+                    started,
+                    Outcome::Uploaded {
+                        id: id.clone(),
+                        sha256,
+                    },
+                );
+                id
             }
-            Ok(response) => Outcome::Failed {
-                status: Some(response.status().as_u16()),
-            },
-            Err(_) => Outcome::Failed { status: None },
+            failed => {
+                record(started, failure(failed));
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
         };
-        let failed = matches!(outcome, Outcome::Failed { .. });
-        journal.lock().unwrap().events.push(Event {
-            started,
-            finished: Instant::now(),
-            outcome,
-        });
-        if failed {
-            tokio::time::sleep(Duration::from_millis(50)).await;
+
+        let name = format!("renamed-{worker}-{sequence}.bin");
+        let started = Instant::now();
+        let response = client
+            .patch(format!("{base}/api/files/{uploaded}"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({ "file_name": name }))
+            .send()
+            .await;
+        match response {
+            Ok(response) if response.status() == reqwest::StatusCode::OK => {
+                record(started, Outcome::Renamed { id: uploaded, name });
+            }
+            failed => {
+                record(started, failure(failed));
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
         }
     }
     Ok(())
+}
+
+/// A request that was not acknowledged: its status, if it got one.
+fn failure(response: reqwest::Result<reqwest::Response>) -> Outcome {
+    Outcome::Failed {
+        status: response.ok().map(|r| r.status().as_u16()),
+    }
 }
 
 /// Deterministic pseudo-random bytes (xorshift), distinct per upload.
@@ -387,19 +429,35 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-async fn count_lost(base: &str, token: &str, acknowledged: &[(String, String)]) -> Result<usize> {
+/// Acknowledged writes the API does not show: uploads whose content is
+/// missing or other, renames whose name did not stick.
+async fn count_lost(base: &str, token: &str, acknowledged: &[Outcome]) -> Result<usize> {
     let client = reqwest::Client::new();
     let mut lost = 0;
-    for (id, sha256) in acknowledged {
-        let response = client
-            .get(format!("{base}/api/files/{id}/content"))
-            .bearer_auth(token)
-            .send()
-            .await?;
-        let ok = response.status() == reqwest::StatusCode::OK
-            && hex(&Sha256::digest(&response.bytes().await?)) == *sha256;
-        if !ok {
-            eprintln!("lost: {id}");
+    for write in acknowledged {
+        let kept = match write {
+            Outcome::Uploaded { id, sha256 } => {
+                let response = client
+                    .get(format!("{base}/api/files/{id}/content"))
+                    .bearer_auth(token)
+                    .send()
+                    .await?;
+                response.status() == reqwest::StatusCode::OK
+                    && hex(&Sha256::digest(&response.bytes().await?)) == *sha256
+            }
+            Outcome::Renamed { id, name } => {
+                let response = client
+                    .get(format!("{base}/api/files/{id}"))
+                    .bearer_auth(token)
+                    .send()
+                    .await?;
+                response.status() == reqwest::StatusCode::OK
+                    && response.json::<serde_json::Value>().await?["file_name"] == name.as_str()
+            }
+            Outcome::Failed { .. } => true,
+        };
+        if !kept {
+            eprintln!("lost: {write:?}");
             lost += 1;
         }
     }
