@@ -432,28 +432,26 @@ fn hex(bytes: &[u8]) -> String {
 /// Acknowledged writes the API does not show: uploads whose content is
 /// missing or other, renames whose name did not stick.
 async fn count_lost(base: &str, token: &str, acknowledged: &[Outcome]) -> Result<usize> {
-    let client = reqwest::Client::new();
+    let client = &reqwest::Client::new();
+    let get = |path: String| async move {
+        let response = client
+            .get(format!("{base}{path}"))
+            .bearer_auth(token)
+            .send()
+            .await?;
+        anyhow::Ok((response.status() == reqwest::StatusCode::OK).then_some(response))
+    };
     let mut lost = 0;
     for write in acknowledged {
         let kept = match write {
-            Outcome::Uploaded { id, sha256 } => {
-                let response = client
-                    .get(format!("{base}/api/files/{id}/content"))
-                    .bearer_auth(token)
-                    .send()
-                    .await?;
-                response.status() == reqwest::StatusCode::OK
-                    && hex(&Sha256::digest(&response.bytes().await?)) == *sha256
-            }
-            Outcome::Renamed { id, name } => {
-                let response = client
-                    .get(format!("{base}/api/files/{id}"))
-                    .bearer_auth(token)
-                    .send()
-                    .await?;
-                response.status() == reqwest::StatusCode::OK
-                    && response.json::<serde_json::Value>().await?["file_name"] == name.as_str()
-            }
+            Outcome::Uploaded { id, sha256 } => match get(format!("/api/files/{id}/content")).await? {
+                Some(content) => hex(&Sha256::digest(&content.bytes().await?)) == *sha256,
+                None => false,
+            },
+            Outcome::Renamed { id, name } => match get(format!("/api/files/{id}")).await? {
+                Some(file) => file.json::<serde_json::Value>().await?["file_name"] == name.as_str(),
+                None => false,
+            },
             Outcome::Failed { .. } => true,
         };
         if !kept {

@@ -72,3 +72,15 @@ pub fn client() -> reqwest::Client {
         .build()
         .expect("client")
 }
+
+/// GETs `path` and reads the body as text.
+pub async fn get_text(host: &spindrive_testkit::Host, path: &str) -> String {
+    client()
+        .get(host.url(path))
+        .send()
+        .await
+        .expect("request sent")
+        .text()
+        .await
+        .expect("a text body")
+}

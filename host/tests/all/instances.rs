@@ -1,20 +1,12 @@
 //! Instances as Spin makes them: wasi:http 0.3 instances are reused (up to
 //! the reuse count), 0.2 instances are fresh per request.
 
-use crate::helpers::{client, probe_app};
+use crate::helpers::{get_text, probe_app};
 
 async fn counts(host: &spindrive_testkit::Host, requests: usize) -> Vec<u64> {
-    let client = client();
     let mut seen = Vec::new();
     for _ in 0..requests {
-        let text = client
-            .get(host.url("/probe/count"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = get_text(host, "/probe/count").await;
         seen.push(text.trim().parse().unwrap());
     }
     seen

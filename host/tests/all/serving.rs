@@ -1,7 +1,7 @@
 //! Serving behaviour: both wasi:http versions, failures, logs, WASI
 //! context, graceful shutdown and the compiled-code cache.
 
-use crate::helpers::{JsonBody, TestApp, client, probe_app};
+use crate::helpers::{JsonBody, TestApp, client, get_text, probe_app};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -74,14 +74,7 @@ async fn a_non_utf8_header_value_gets_500_as_on_spin() {
 async fn each_request_gets_one_access_log_line() {
     let app = probe_app("", "");
     let host = app.host().start().unwrap();
-    client()
-        .get(host.url("/probe/hello"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    get_text(&host, "/probe/hello").await;
     client().get(host.url("/nowhere")).send().await.unwrap();
     host.stderr
         .wait_for("path=/nowhere component=- status=404", Duration::from_secs(5))
@@ -106,14 +99,7 @@ async fn each_request_gets_one_access_log_line() {
 async fn component_output_goes_to_the_host_log_prefixed_with_its_id() {
     let app = probe_app("", "");
     let host = app.host().start().unwrap();
-    client()
-        .get(host.url("/probe/log"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    get_text(&host, "/probe/log").await;
     host.stderr
         .wait_for("[probe] stdout line from the guest", Duration::from_secs(5))
         .unwrap();
