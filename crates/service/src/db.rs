@@ -109,6 +109,31 @@ impl Db {
             .map_err(DbError)
     }
 
+    /// The first column of a query's first row, if any, as bytes. Taken
+    /// as the host delivered it: `Row::get` would copy, and a content chunk
+    /// is a MiB.
+    pub async fn first_bytes(
+        &self,
+        sql: &str,
+        params: &[ParameterValue],
+    ) -> Result<Option<Vec<u8>>, DbError> {
+        let mut result = self
+            .connection
+            .query(sql, params.to_vec())
+            .await
+            .map_err(DbError)?;
+        let mut first = None;
+        while let Some(values) = result.rows().next().await {
+            first = first.or_else(|| values.into_iter().next());
+        }
+        result.result().await.map_err(DbError)?;
+        match first {
+            None => Ok(None),
+            Some(pg::DbValue::Binary(bytes)) => Ok(Some(bytes)),
+            Some(_) => Err(DbError(pg::Error::Decode("the first column is not bytea".into()))),
+        }
+    }
+
     /// The first row of a query, if any.
     pub async fn row(&self, sql: &str, params: &[ParameterValue]) -> Result<Option<Row>, DbError> {
         Ok(self.rows(sql, params).await?.into_iter().next())
