@@ -2,6 +2,11 @@
 //! stream and 8 in parallel, against two baselines in the same run: nginx
 //! serving the same bytes from disk (downloads) and `psql \copy` of the
 //! same bytes, chunked the same way, into a bytea table (uploads).
+//!
+//! A case moves at least `MIN_CASE_BYTES`: each stream repeats its transfer
+//! over one kept-alive connection (one psql session for the COPY baseline),
+//! so small files measure throughput rather than one request's latency or a
+//! process start.
 
 use crate::report;
 use anyhow::{Context, Result, bail};
@@ -17,10 +22,13 @@ const SIZES: [(&str, u64); 3] = [("1 MiB", 1 << 20), ("64 MiB", 64 << 20), ("1 G
 const PARALLEL: usize = 8;
 /// The content store's chunk size, for a like-for-like COPY baseline.
 const CHUNK: u64 = 1 << 20;
+/// What a case transfers at least, over all its streams and repetitions.
+const MIN_CASE_BYTES: u64 = 256 << 20;
 
 #[derive(Serialize)]
 struct Case {
     case: String,
+    repetitions: u64,
     spindrive_mb_s: f64,
     baseline_mb_s: f64,
     ratio: f64,
@@ -48,13 +56,16 @@ pub fn run() -> Result<()> {
         let copy_file = dir.join(format!("{size}.copy"));
         write_copy_file(&file, &copy_file)?;
         for streams in [1, PARALLEL] {
-            let ids = runtime.block_on(upload_all(&host.url(""), &token, &file, streams));
+            let reps = MIN_CASE_BYTES.div_ceil(size * streams as u64);
+            let bytes = size * streams as u64 * reps;
+            let ids = runtime.block_on(upload_all(&host.url(""), &token, &file, streams, reps));
             let (ids, upload_time) = ids?;
-            let copy_time = copy_all(&db, &copy_file, streams)?;
+            let copy_time = copy_all(&db, &copy_file, streams, reps)?;
             db.psql("TRUNCATE copy_chunks")?;
             cases.push(case(
                 format!("upload {label} x{streams}"),
-                size * streams as u64,
+                reps,
+                bytes,
                 upload_time,
                 copy_time,
             ));
@@ -63,12 +74,13 @@ pub fn run() -> Result<()> {
                 .iter()
                 .map(|id| host.url(&format!("/api/files/{id}/content")))
                 .collect();
-            let ours = runtime.block_on(download_all(&urls, Some(&token), size))?;
+            let ours = runtime.block_on(download_all(&urls, Some(&token), size, reps))?;
             let nginx_urls = vec![nginx.url(&format!("/{size}.bin")); streams];
-            let theirs = runtime.block_on(download_all(&nginx_urls, None, size))?;
+            let theirs = runtime.block_on(download_all(&nginx_urls, None, size, reps))?;
             cases.push(case(
                 format!("download {label} x{streams}"),
-                size * streams as u64,
+                reps,
+                bytes,
                 ours,
                 theirs,
             ));
@@ -76,11 +88,13 @@ pub fn run() -> Result<()> {
         std::fs::remove_file(&copy_file)?;
     }
 
-    let mut table = String::from("| case | spindrive MB/s | baseline MB/s | ratio |\n|---|---|---|---|\n");
+    let mut table = String::from(
+        "| case | repetitions per stream | spindrive MB/s | baseline MB/s | ratio |\n|---|---|---|---|---|\n",
+    );
     for c in &cases {
         table.push_str(&format!(
-            "| {} | {:.0} | {:.0} | {:.2} |\n",
-            c.case, c.spindrive_mb_s, c.baseline_mb_s, c.ratio
+            "| {} | {} | {:.0} | {:.0} | {:.2} |\n",
+            c.case, c.repetitions, c.spindrive_mb_s, c.baseline_mb_s, c.ratio
         ));
     }
     report::publish_table(
@@ -91,10 +105,11 @@ pub fn run() -> Result<()> {
     )
 }
 
-fn case(name: String, bytes: u64, ours: Duration, baseline: Duration) -> Case {
+fn case(name: String, repetitions: u64, bytes: u64, ours: Duration, baseline: Duration) -> Case {
     let mb_s = |t: Duration| bytes as f64 / 1e6 / t.as_secs_f64();
     Case {
         case: name,
+        repetitions,
         spindrive_mb_s: mb_s(ours),
         baseline_mb_s: mb_s(baseline),
         ratio: baseline.as_secs_f64() / ours.as_secs_f64(),
@@ -131,14 +146,21 @@ fn write_copy_file(source: &Path, target: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `streams` concurrent `psql \copy` runs of the same rows.
-fn copy_all(db: &TestDatabase, copy_file: &Path, streams: usize) -> Result<Duration> {
+/// `streams` concurrent psql sessions, each running `\copy` of the same
+/// rows `reps` times.
+fn copy_all(db: &TestDatabase, copy_file: &Path, streams: usize, reps: u64) -> Result<Duration> {
+    let script = copy_file.with_extension("sql");
+    let command = format!(
+        "\\set ON_ERROR_STOP on\n\\copy copy_chunks FROM '{}'\n",
+        copy_file.display()
+    );
+    std::fs::write(&script, command.repeat(reps as usize))?;
     let started = Instant::now();
     let children: Vec<Child> = (0..streams)
         .map(|_| {
             Command::new("psql")
-                .args(["-X", "-q", &db.url(), "-c"])
-                .arg(format!("\\copy copy_chunks FROM '{}'", copy_file.display()))
+                .args(["-X", "-q", &db.url(), "-f"])
+                .arg(&script)
                 .stdout(Stdio::null())
                 .spawn()
         })
@@ -148,51 +170,68 @@ fn copy_all(db: &TestDatabase, copy_file: &Path, streams: usize) -> Result<Durat
             bail!("psql \\copy failed");
         }
     }
-    Ok(started.elapsed())
+    let elapsed = started.elapsed();
+    std::fs::remove_file(&script)?;
+    Ok(elapsed)
 }
 
-/// Uploads `file` over `streams` concurrent requests; returns the file ids.
-async fn upload_all(base: &str, token: &str, file: &Path, streams: usize) -> Result<(Vec<String>, Duration)> {
+/// Uploads `file` `reps` times on each of `streams` concurrent
+/// connections; returns each stream's last file id.
+async fn upload_all(
+    base: &str,
+    token: &str,
+    file: &Path,
+    streams: usize,
+    reps: u64,
+) -> Result<(Vec<String>, Duration)> {
     let client = reqwest::Client::new();
     let started = Instant::now();
     let uploads = (0..streams).map(|i| {
         let client = client.clone();
         let path: PathBuf = file.to_path_buf();
         async move {
-            let body = tokio::fs::File::open(&path).await?;
-            let stream = tokio_util::io::ReaderStream::with_capacity(body, 256 << 10);
-            let created: serde_json::Value = client
-                .post(format!("{base}/api/files?name=bench-{i}.bin"))
-                .bearer_auth(token)
-                .body(reqwest::Body::wrap_stream(stream))
-                .send()
-                .await?
-                .error_for_status()?
-                .json()
-                .await?;
-            anyhow::Ok(created["id"].as_str().context("an id")?.to_owned())
+            let mut id = String::new();
+            for _ in 0..reps {
+                let body = tokio::fs::File::open(&path).await?;
+                let stream = tokio_util::io::ReaderStream::with_capacity(body, 256 << 10);
+                let created: serde_json::Value = client
+                    .post(format!("{base}/api/files?name=bench-{i}.bin"))
+                    .bearer_auth(token)
+                    .body(reqwest::Body::wrap_stream(stream))
+                    .send()
+                    .await?
+                    .error_for_status()?
+                    .json()
+                    .await?;
+                id = created["id"].as_str().context("an id")?.to_owned();
+            }
+            anyhow::Ok(id)
         }
     });
     let ids = futures::future::try_join_all(uploads).await?;
     Ok((ids, started.elapsed()))
 }
 
-/// Downloads every URL concurrently, checking each delivers `size` bytes.
-async fn download_all(urls: &[String], token: Option<&str>, size: u64) -> Result<Duration> {
+/// Downloads every URL `reps` times, the URLs concurrently, checking each
+/// delivery has `size` bytes.
+async fn download_all(urls: &[String], token: Option<&str>, size: u64, reps: u64) -> Result<Duration> {
     let client = reqwest::Client::new();
     let started = Instant::now();
     let downloads = urls.iter().map(|url| {
-        let mut request = client.get(url);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
+        let client = &client;
         async move {
-            let mut body = request.send().await?.error_for_status()?.bytes_stream();
-            let mut received = 0u64;
-            while let Some(chunk) = body.next().await {
-                received += chunk?.len() as u64;
+            for _ in 0..reps {
+                let mut request = client.get(url);
+                if let Some(token) = token {
+                    request = request.bearer_auth(token);
+                }
+                let mut body = request.send().await?.error_for_status()?.bytes_stream();
+                let mut received = 0u64;
+                while let Some(chunk) = body.next().await {
+                    received += chunk?.len() as u64;
+                }
+                anyhow::ensure!(received == size, "{url}: {received} of {size} bytes");
             }
-            anyhow::ensure!(received == size, "{url}: {received} of {size} bytes");
             anyhow::Ok(())
         }
     });
