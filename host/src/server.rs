@@ -163,6 +163,20 @@ impl App {
         let path = request.uri().path().to_owned();
         let (handled_by, response) = self.respond(request, client_addr).await;
         let status = response.status();
+        // What a complete body carries: hyper stops polling a body once it
+        // has written its Content-Length, and sends none for HEAD, 204, 304.
+        let expected_bytes = if method == Method::HEAD
+            || status.is_informational()
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED
+        {
+            Some(0)
+        } else {
+            response
+                .headers()
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|length| length.to_str().ok()?.parse().ok())
+        };
         response.map(|body| {
             AccessLog {
                 inner: body,
@@ -172,6 +186,8 @@ impl App {
                 status,
                 started,
                 bytes: 0,
+                expected_bytes,
+                ended: false,
             }
             .boxed_unsync()
         })
@@ -332,7 +348,8 @@ fn full(status: StatusCode, content_type: Option<&'static str>, body: Bytes) -> 
 }
 
 /// Wraps a response body and logs the request once the body is finished
-/// (or abandoned): method, path, component, status, duration, bytes.
+/// (or abandoned): method, path, component, status, duration, bytes, and
+/// whether the whole body went out.
 struct AccessLog {
     inner: ResponseBody,
     method: Method,
@@ -341,6 +358,8 @@ struct AccessLog {
     status: StatusCode,
     started: Instant,
     bytes: u64,
+    expected_bytes: Option<u64>,
+    ended: bool,
 }
 
 impl Body for AccessLog {
@@ -352,10 +371,14 @@ impl Body for AccessLog {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if let Poll::Ready(Some(Ok(frame))) = &polled
-            && let Some(data) = frame.data_ref()
-        {
-            self.bytes += data.len() as u64;
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    self.bytes += data.len() as u64;
+                }
+            }
+            Poll::Ready(None) => self.ended = true,
+            _ => {}
         }
         polled
     }
@@ -379,7 +402,9 @@ impl Drop for AccessLog {
             status = self.status.as_u16(),
             duration_ms = self.started.elapsed().as_secs_f64() * 1000.0,
             bytes = self.bytes,
-            complete = self.inner.is_end_stream(),
+            complete = self.ended
+                || self.inner.is_end_stream()
+                || self.expected_bytes.is_some_and(|expected| expected == self.bytes),
             "request"
         );
     }

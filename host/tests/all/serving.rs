@@ -3,6 +3,7 @@
 
 use crate::helpers::{JsonBody, TestApp, client, get_text, probe_app};
 use serde_json::Value;
+use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 #[tokio::test]
@@ -90,9 +91,47 @@ async fn each_request_gets_one_access_log_line() {
         "status=200",
         "duration_ms=",
         "bytes=6",
+        "complete=true",
     ] {
         assert!(line.contains(field), "{field} missing in {line}");
     }
+}
+
+#[tokio::test]
+async fn the_access_log_tells_a_delivered_body_from_an_abandoned_one() {
+    let app = probe_app("", "");
+    let host = app.host().start().unwrap();
+    // With and without a Content-Length (hyper stops polling a body once
+    // it has written the length it declared).
+    for (query, bytes) in [
+        ("bytes=3000000", 3_000_000),
+        ("bytes=3000001&declare=1", 3_000_001),
+    ] {
+        let delivered = client()
+            .get(host.url(&format!("/probe/generate?{query}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(delivered.bytes().await.unwrap().len(), bytes);
+        host.stderr
+            .wait_for(&format!("bytes={bytes} complete=true"), Duration::from_secs(5))
+            .unwrap();
+    }
+    // The client reads the start of 256 MiB and hangs up.
+    let address = host.url("").trim_start_matches("http://").to_owned();
+    let mut abandoned = std::net::TcpStream::connect(&address).unwrap();
+    write!(
+        abandoned,
+        "GET /probe/generate?bytes=268435456 HTTP/1.1\r\nhost: {address}\r\n\r\n"
+    )
+    .unwrap();
+    let mut start = [0u8; 65536];
+    abandoned.read_exact(&mut start).unwrap();
+    assert!(start.starts_with(b"HTTP/1.1 200"));
+    drop(abandoned);
+    host.stderr
+        .wait_for("complete=false", Duration::from_secs(10))
+        .unwrap();
 }
 
 #[tokio::test]
