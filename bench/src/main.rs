@@ -106,7 +106,13 @@ fn host_bench(seconds: u32) -> Result<()> {
             .arg(pg_bench::POOL_SIZE.to_string())
             .start()?;
     let native = native::Baseline::pg(&db.url(), pg_bench::POOL_SIZE)?;
-    for (case, path) in [("SELECT by key", "/select?id=4242"), ("INSERT", "/insert")] {
+    // A pooled connection alone, then one statement on it: the breakdown
+    // of where a query's time goes.
+    for (case, path) in [
+        ("connection only", "/open"),
+        ("SELECT by key", "/select?id=4242"),
+        ("INSERT", "/insert"),
+    ] {
         for connections in [1, 16] {
             let measured = wrk::run(&host.url(path), connections, seconds)?;
             let baseline = wrk::run(&native.url(path), connections, seconds)?;

@@ -88,6 +88,7 @@ async fn answer_pg(
 ) -> Result<String> {
     let client = pool.get().await?;
     match request.uri().path() {
+        "/open" => Ok("opened".into()),
         "/select" => {
             let id: i64 = request
                 .uri()
