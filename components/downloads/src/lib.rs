@@ -19,7 +19,7 @@ use spindrive_domain::file::Level;
 use spindrive_service::response::{BoxError, Reply, empty, json};
 use spindrive_service::router::Route;
 use spindrive_service::{ApiError, Ctx, Db};
-use spindrive_store::content::{self, CHUNK_BYTES};
+use spindrive_store::content::{self, ContentReader};
 use spindrive_store::files::{self, VisibleFile};
 
 #[derive(Clone, Copy)]
@@ -121,21 +121,13 @@ async fn download(ctx: &Ctx, with_body: bool) -> Result<Reply, ApiError> {
 /// that has gone (the file was deleted mid-download) ends the body with an
 /// error, so the client sees a broken transfer, never wrong bytes.
 fn content_stream(db: Db, file: VisibleFile, start: u64, end: u64) -> spindrive_service::response::ReplyBody {
-    let chunks = stream::try_unfold((db, file, start), move |(db, file, offset)| async move {
-        if offset >= end {
-            return Ok(None);
-        }
-        let seq = (offset / CHUNK_BYTES as u64) as i32;
-        let within = (offset % CHUNK_BYTES as u64) as i32;
-        let len = (CHUNK_BYTES as u64 - within as u64).min(end - offset) as i32;
-        let data = content::read(&db, &file, seq, within, len)
-            .await
-            .map_err(|error| BoxError::from(error.message))?;
-        let next = offset + data.len() as u64;
-        Ok(Some((
-            http_body::Frame::data(Bytes::from(data)),
-            (db, file, next),
-        )))
+    let reader = ContentReader::new(db, file, start, end);
+    let chunks = stream::unfold(reader, |mut reader| async move {
+        let chunk = match reader.next().await? {
+            Ok(data) => Ok(http_body::Frame::data(Bytes::from(data))),
+            Err(error) => Err(BoxError::from(error.message)),
+        };
+        Some((chunk, reader))
     });
     StreamBody::new(chunks).boxed_unsync()
 }

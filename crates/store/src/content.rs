@@ -294,8 +294,47 @@ pub async fn sweep(db: &Db, config: &Config) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Reads bytes `start..end` of a file's content in order, a chunk (or the
+/// part of one at either end of the range) per `next`, each its own short
+/// statement: no transaction or snapshot is held while the client reads.
+pub struct ContentReader {
+    db: Db,
+    file: VisibleFile,
+    offset: u64,
+    end: u64,
+}
+
+impl ContentReader {
+    /// `start..end` must lie within the file.
+    pub fn new(db: Db, file: VisibleFile, start: u64, end: u64) -> Self {
+        ContentReader {
+            db,
+            file,
+            offset: start,
+            end,
+        }
+    }
+
+    /// The next piece of the range; `None` once it is all read, or after
+    /// an error (a chunk gone because the content was released mid-read).
+    pub async fn next(&mut self) -> Option<Result<Vec<u8>, ApiError>> {
+        if self.offset >= self.end {
+            return None;
+        }
+        let chunk = CHUNK_BYTES as u64;
+        let (seq, within) = (self.offset / chunk, self.offset % chunk);
+        let len = (chunk - within).min(self.end - self.offset);
+        let read = read(&self.db, &self.file, seq as i32, within as i32, len as i32).await;
+        self.offset = match &read {
+            Ok(_) => self.offset + len,
+            Err(_) => self.end,
+        };
+        Some(read)
+    }
+}
+
 /// `len` bytes of a file's content from byte `offset` of chunk `seq`.
-pub async fn read(db: &Db, file: &VisibleFile, seq: i32, offset: i32, len: i32) -> Result<Vec<u8>, ApiError> {
+async fn read(db: &Db, file: &VisibleFile, seq: i32, offset: i32, len: i32) -> Result<Vec<u8>, ApiError> {
     let chunk_len = (file.size - i64::from(seq) * CHUNK_BYTES as i64).min(CHUNK_BYTES as i64);
     // A whole chunk is read as stored: `substring` costs Postgres an extra
     // pass over the detoasted value (about 0.8 ms per MiB measured here),
