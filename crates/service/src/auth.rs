@@ -36,13 +36,18 @@ pub fn token_hash(ctx: &Ctx) -> Option<[u8; 32]> {
     token::from_authorization(header).map(token::hash)
 }
 
+/// What follows `SELECT <users columns> FROM` to reach the account behind
+/// a live session: token hash `$1`, not expired, account enabled. Every
+/// lookup of a caller's account uses it, so the rule lives here once.
+pub const SESSION_ACCOUNT: &str = "users WHERE NOT disabled AND id = \
+     (SELECT user_id FROM sessions WHERE token_hash = $1 AND expires_at > (now() AT TIME ZONE 'utc'))";
+
 /// Resolves the caller, or 401.
 pub async fn authenticate(ctx: &Ctx, db: &Db) -> Result<Caller, ApiError> {
     let hash = token_hash(ctx).ok_or_else(ApiError::unauthorized)?;
     let row = db
         .row(
-            "SELECT u.id, u.role FROM sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.token_hash = $1 AND s.expires_at > (now() AT TIME ZONE 'utc') AND NOT u.disabled",
+            &format!("SELECT id, role FROM {SESSION_ACCOUNT}"),
             &[ParameterValue::Binary(hash.to_vec())],
         )
         .await?

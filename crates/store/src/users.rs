@@ -6,6 +6,7 @@ use spin_sdk::pg::ParameterValue;
 use spindrive_domain::account::{Email, Role, Username};
 use spindrive_domain::time::rfc3339;
 use spindrive_service::ApiError;
+use spindrive_service::auth::SESSION_ACCOUNT;
 use spindrive_service::db::{Db, DbError, column};
 
 /// An account as the API shows it (never its password hash).
@@ -103,17 +104,9 @@ pub async fn any_exist(db: &Db) -> Result<bool, ApiError> {
 
 /// The account behind a live session token (not expired, not disabled).
 pub async fn by_session(db: &Db, token_hash: [u8; 32]) -> Result<Option<User>, ApiError> {
-    let columns = USER_COLUMNS
-        .split(", ")
-        .map(|c| format!("u.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
     let row = db
         .row(
-            &format!(
-                "SELECT {columns} FROM sessions s JOIN users u ON u.id = s.user_id \
-                 WHERE s.token_hash = $1 AND s.expires_at > (now() AT TIME ZONE 'utc') AND NOT u.disabled"
-            ),
+            &format!("SELECT {USER_COLUMNS} FROM {SESSION_ACCOUNT}"),
             &[ParameterValue::Binary(token_hash.to_vec())],
         )
         .await?;
