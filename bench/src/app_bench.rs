@@ -59,7 +59,7 @@ async fn sign_in(base: &str) -> Result<(String, Vec<Duration>)> {
         let started = Instant::now();
         client
             .post(format!("{base}/api/auth/login"))
-            .json(&serde_json::json!({ "login": "bench", "password": "bench-password" }))
+            .json(&serde_json::json!({ "login": "bench", "password": crate::client::password("bench") }))
             .send()
             .await?
             .error_for_status()?;

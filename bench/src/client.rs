@@ -2,10 +2,15 @@
 
 use anyhow::{Context, Result};
 
+/// The password `sign_in` registers `username` with.
+pub fn password(username: &str) -> String {
+    format!("{username}-password")
+}
+
 /// Registers `username` and logs in; returns the bearer token.
 pub async fn sign_in(base: &str, username: &str) -> Result<String> {
     let client = reqwest::Client::new();
-    let password = format!("{username}-password");
+    let password = password(username);
     let registration = serde_json::json!({
         "username": username,
         "email": format!("{username}@example.com"),

@@ -13,7 +13,7 @@ use crate::report;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use spindrive_testkit::{HostBuilder, host_binary, migrate, psql, state_dir, workspace_root};
+use spindrive_testkit::{HostBuilder, hex, host_binary, migrate, psql, state_dir, workspace_root};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -423,10 +423,6 @@ fn fill_pseudo_random(buffer: &mut [u8], worker: u64, sequence: u64) {
         state ^= state << 17;
         *byte = state as u8;
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Acknowledged writes the API does not show: uploads whose content is

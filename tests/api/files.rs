@@ -6,14 +6,10 @@ use futures::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use spindrive_testkit::{RssSampler, pattern};
+use spindrive_testkit::{RssSampler, hex, pattern, pattern_chunks, pattern_sha256};
 use std::time::Duration;
 
 const CHUNK: usize = 1 << 20;
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 fn encode(name: &str) -> String {
     name.bytes()
@@ -72,17 +68,7 @@ impl TestApp {
 }
 
 fn pattern_stream(size: u64) -> reqwest::Body {
-    let chunks = futures::stream::iter((0..size).step_by(256 << 10))
-        .map(move |offset| Ok::<_, std::io::Error>(pattern(offset, (size - offset).min(256 << 10) as usize)));
-    reqwest::Body::wrap_stream(chunks)
-}
-
-fn pattern_sha(size: u64) -> String {
-    let mut hasher = Sha256::new();
-    for offset in (0..size).step_by(1 << 20) {
-        hasher.update(pattern(offset, (size - offset).min(1 << 20) as usize));
-    }
-    hex(&hasher.finalize())
+    reqwest::Body::wrap_stream(pattern_chunks(size))
 }
 
 #[tokio::test]
@@ -137,7 +123,7 @@ async fn a_gibibyte_streams_both_ways_with_bounded_host_memory() {
     assert_eq!(status, StatusCode::CREATED, "{file}");
     assert_eq!(
         file["sha256"],
-        pattern_sha(SIZE),
+        pattern_sha256(SIZE),
         "the stored hash is the sent bytes' hash"
     );
 
@@ -165,7 +151,7 @@ async fn a_gibibyte_streams_both_ways_with_bounded_host_memory() {
     assert_eq!(received, SIZE);
     assert_eq!(
         hex(&hasher.finalize()),
-        pattern_sha(SIZE),
+        pattern_sha256(SIZE),
         "SHA-256 equal on both ends"
     );
 

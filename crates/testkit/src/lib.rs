@@ -336,3 +336,36 @@ pub fn pattern_byte(i: u64) -> u8 {
 pub fn pattern(offset: u64, len: usize) -> Vec<u8> {
     (offset..offset + len as u64).map(pattern_byte).collect()
 }
+
+/// The pieces a streamed test body is sent in.
+const PATTERN_PIECE: usize = 256 << 10;
+
+/// The first `size` bytes of the test pattern as a body stream, generated
+/// piece by piece so that no test holds a large body in memory.
+pub fn pattern_chunks(size: u64) -> impl futures::Stream<Item = std::io::Result<Vec<u8>>> + Send + 'static {
+    use futures::StreamExt;
+    futures::stream::iter((0..size).step_by(PATTERN_PIECE)).map(move |offset| {
+        Ok(pattern(
+            offset,
+            (size - offset).min(PATTERN_PIECE as u64) as usize,
+        ))
+    })
+}
+
+/// The hex SHA-256 of the first `size` bytes of the test pattern.
+pub fn pattern_sha256(size: u64) -> String {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    for offset in (0..size).step_by(PATTERN_PIECE) {
+        hasher.update(pattern(
+            offset,
+            (size - offset).min(PATTERN_PIECE as u64) as usize,
+        ));
+    }
+    hex(&hasher.finalize())
+}
+
+/// Lowercase hex, as the API writes SHA-256 digests.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -3,29 +3,14 @@
 use crate::helpers::{client, probe_app};
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
-use spindrive_testkit::{RssSampler, pattern};
+use spindrive_testkit::{RssSampler, hex, pattern_chunks, pattern_sha256};
 
 const SIZE: u64 = 256 << 20;
-const CHUNK: usize = 256 << 10;
 /// What the host may grow by while 256 MiB pass through it.
 const RSS_BUDGET_KIB: u64 = 48 << 10;
 
-fn pattern_stream(size: u64) -> impl futures::Stream<Item = Result<Vec<u8>, std::io::Error>> {
-    futures::stream::iter((0..size).step_by(CHUNK)).map(move |offset| {
-        let len = (size - offset).min(CHUNK as u64) as usize;
-        Ok(pattern(offset, len))
-    })
-}
-
-fn expected_digest(size: u64) -> Vec<u8> {
-    let mut hasher = Sha256::new();
-    for offset in (0..size).step_by(CHUNK) {
-        hasher.update(pattern(offset, (size - offset).min(CHUNK as u64) as usize));
-    }
-    hasher.finalize().to_vec()
-}
-
-async fn digest_body(response: reqwest::Response) -> (u64, Vec<u8>) {
+/// The bytes a body carried and their hex SHA-256.
+async fn digest_body(response: reqwest::Response) -> (u64, String) {
     let mut hasher = Sha256::new();
     let mut total = 0u64;
     let mut body = response.bytes_stream();
@@ -34,7 +19,7 @@ async fn digest_body(response: reqwest::Response) -> (u64, Vec<u8>) {
         total += chunk.len() as u64;
         hasher.update(&chunk);
     }
-    (total, hasher.finalize().to_vec())
+    (total, hex(&hasher.finalize()))
 }
 
 #[tokio::test]
@@ -57,7 +42,7 @@ async fn a_256_mib_body_streams_through_a_guest_both_ways_with_bounded_rss() {
     let sampler = RssSampler::start(host.pid());
     let response = client
         .post(host.url("/probe/echo"))
-        .body(reqwest::Body::wrap_stream(pattern_stream(SIZE)))
+        .body(reqwest::Body::wrap_stream(pattern_chunks(SIZE)))
         .send()
         .await
         .unwrap();
@@ -65,7 +50,7 @@ async fn a_256_mib_body_streams_through_a_guest_both_ways_with_bounded_rss() {
     let (echoed, digest) = digest_body(response).await;
     let upload_peak = sampler.finish();
     assert_eq!(echoed, SIZE);
-    assert_eq!(digest, expected_digest(SIZE), "the echo is byte-identical");
+    assert_eq!(digest, pattern_sha256(SIZE), "the echo is byte-identical");
 
     let sampler = RssSampler::start(host.pid());
     let response = client
@@ -76,7 +61,7 @@ async fn a_256_mib_body_streams_through_a_guest_both_ways_with_bounded_rss() {
     let (downloaded, digest) = digest_body(response).await;
     let download_peak = sampler.finish();
     assert_eq!(downloaded, SIZE);
-    assert_eq!(digest, expected_digest(SIZE));
+    assert_eq!(digest, pattern_sha256(SIZE));
 
     let growth = upload_peak.max(download_peak).saturating_sub(baseline);
     eprintln!(
