@@ -29,8 +29,11 @@ components: deps ## Build every wasm component (release)
 	$(CARGO) build $(WASM_FLAGS)
 
 .PHONY: host
+# With every native target of the default members, as `cargo test --release`
+# builds them: the same features, so `make up` after `make test` (or the
+# other way round) reuses one build of wasmtime and the host.
 host: ## Build the local Spin-compatible runtime
-	$(CARGO) build --release -p spindrive-host
+	$(CARGO) build --release --all-targets
 
 .PHONY: lint
 lint: deps ## rustfmt and clippy (native and wasm32-wasip2), warnings are errors

@@ -10,9 +10,17 @@
 -- already streaming it finish.
 
 ALTER TABLE files ADD COLUMN IF NOT EXISTS content_type varchar(255) NOT NULL DEFAULT 'application/octet-stream';
-ALTER TABLE files ADD COLUMN IF NOT EXISTS sha256 bytea NOT NULL CHECK (length(sha256) = 32);
+-- Files from schema 1 predate the content store, so neither their digest
+-- nor their bytes are in it: they keep their path as it was (for an
+-- operator to import) and an all-zero digest that no content has. Only new
+-- paths must name the store.
+ALTER TABLE files ADD COLUMN IF NOT EXISTS sha256 bytea;
+UPDATE files SET sha256 = decode(repeat('00', 32), 'hex') WHERE sha256 IS NULL;
+ALTER TABLE files ALTER COLUMN sha256 SET NOT NULL;
+ALTER TABLE files DROP CONSTRAINT IF EXISTS files_sha256_check;
+ALTER TABLE files ADD CONSTRAINT files_sha256_check CHECK (length(sha256) = 32);
 ALTER TABLE files DROP CONSTRAINT IF EXISTS files_file_path_check;
-ALTER TABLE files ADD CONSTRAINT files_file_path_check CHECK (file_path ~ '^pg:[0-9a-f-]{36}$');
+ALTER TABLE files ADD CONSTRAINT files_file_path_check CHECK (file_path ~ '^pg:[0-9a-f-]{36}$') NOT VALID;
 
 CREATE TABLE IF NOT EXISTS uploads (
     storage_key    uuid      PRIMARY KEY,
@@ -39,7 +47,7 @@ CREATE INDEX IF NOT EXISTS released_content_released_at_idx ON released_content 
 
 CREATE OR REPLACE FUNCTION release_file_content() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'DELETE' OR NEW.file_path IS DISTINCT FROM OLD.file_path THEN
+    IF (TG_OP = 'DELETE' OR NEW.file_path IS DISTINCT FROM OLD.file_path) AND OLD.file_path LIKE 'pg:%' THEN
         INSERT INTO released_content (storage_key)
         VALUES (substr(OLD.file_path, 4)::uuid)
         ON CONFLICT (storage_key) DO NOTHING;

@@ -27,6 +27,32 @@ as_owner() {
 }
 if [[ $(id -u) -eq 0 ]]; then owner=postgres; fi
 
+# The server runs as `postgres`, which must be able to walk down to the
+# data directory. A clone in a private tree (root's home is mode 700) does
+# not allow that, so grant `postgres` traversal (x, not read) of exactly
+# the directories in the way, with an ACL.
+grant_traversal() {
+    [[ $(id -u) -eq 0 ]] || return 0
+    local dir=/ part
+    local -a parts
+    IFS=/ read -ra parts <<<"${state#/}"
+    for part in "${parts[@]}"; do
+        [[ -n $part ]] || continue
+        dir=${dir%/}/$part
+        [[ -d $dir ]] || break
+        if ! runuser -u postgres -- test -x "$dir"; then
+            if ! command -v setfacl >/dev/null; then
+                "$root/scripts/install-deps.sh" acl
+            fi
+            echo "granting the postgres user traversal of $dir (setfacl -m u:postgres:x), so PostgreSQL can reach $state" >&2
+            if ! setfacl -m u:postgres:x "$dir" || ! runuser -u postgres -- test -x "$dir"; then
+                echo "error: the postgres user cannot reach $state; clone the repository where the postgres user may traverse every parent directory (for example under /srv or /tmp)" >&2
+                exit 1
+            fi
+        fi
+    done
+}
+
 url() {
     echo "postgres://postgres:$(cat "$state/password")@127.0.0.1:$port/postgres"
 }
@@ -49,12 +75,20 @@ port = $port
 unix_socket_directories = '$run'
 max_connections = 300
 shared_buffers = 128MB
-synchronous_commit = off
 log_min_messages = warning
 CONF
     if [[ ${PG_THROWAWAY:-0} == 1 ]]; then
-        # Test servers hold nothing worth an fsync.
-        printf 'fsync = off\nfull_page_writes = off\n' >> "$data/postgresql.conf"
+        # Test servers hold nothing worth an fsync. The `make up` server is
+        # the product's embedded default and keeps every durability setting:
+        # an acknowledged upload survives an OS crash.
+        printf 'fsync = off\nfull_page_writes = off\nsynchronous_commit = off\n' >> "$data/postgresql.conf"
+    fi
+}
+
+# Servers made before durability was the default had commits asynchronous.
+make_durable() {
+    if [[ ${PG_THROWAWAY:-0} != 1 ]] && grep -q '^synchronous_commit = off' "$data/postgresql.conf"; then
+        sed -i '/^synchronous_commit = off$/d' "$data/postgresql.conf"
     fi
 }
 
@@ -63,7 +97,10 @@ running() {
 }
 
 start() {
+    mkdir -p "$state"
+    grant_traversal
     [[ -f $data/PG_VERSION ]] || init
+    make_durable
     if ! running; then
         touch "$state/postgres.log"
         chown "$owner" "$state/postgres.log"

@@ -72,8 +72,16 @@ pub fn publish(name: &str, title: &str, rows: &[Row], notes: &[String]) -> Resul
     )
 }
 
+/// Where figures go: `bench/results/`, or `BENCH_RESULTS_DIR` when a test
+/// run measures (`make test` keeps its figures out of the tracked tree).
+fn results_dir() -> std::path::PathBuf {
+    std::env::var_os("BENCH_RESULTS_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("bench/results"))
+}
+
 /// Prints a markdown table under a title and the machine it ran on, and
-/// writes it with its data to `bench/results/<name>.md` and `.json`.
+/// writes it with its data to `<results>/<name>.md` and `.json`.
 pub fn publish_table(name: &str, title: &str, table: &str, data: &serde_json::Value) -> Result<()> {
     let text = format!(
         "# {title}\n\nMeasured on {} ({} cores).\n\n{table}",
@@ -81,14 +89,14 @@ pub fn publish_table(name: &str, title: &str, table: &str, data: &serde_json::Va
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!("{text}");
-    let dir = workspace_root().join("bench/results");
+    let dir = results_dir();
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join(format!("{name}.md")), &text)?;
     std::fs::write(
         dir.join(format!("{name}.json")),
         serde_json::to_string_pretty(&serde_json::json!({ "title": title, "data": data }))?,
     )?;
-    println!("written to bench/results/{name}.md and .json");
+    println!("written to {}/{name}.md and .json", dir.display());
     Ok(())
 }
 

@@ -1,9 +1,10 @@
 //! Accounts and sessions: what a user can do, what they can't, and what the
 //! database holds afterwards.
 
-use crate::helpers::{assert_error, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, assert_error, spawn_app, spawn_app_with};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+use spindrive_domain::throttle;
 use std::time::{Duration, Instant};
 
 #[tokio::test]
@@ -155,51 +156,196 @@ async fn wrong_password_and_unknown_user_look_the_same() {
     );
 }
 
-#[tokio::test]
-async fn the_101st_failure_in_an_hour_is_throttled() {
-    let app = spawn_app();
-    let user = app.user("erin").await;
-    let failures = futures::stream::iter(0..100)
-        .map(|_| app.login("erin", "wrong-password"))
-        .buffer_unordered(4);
-    use futures::StreamExt;
-    let replies: Vec<_> = failures.collect().await;
-    assert!(
-        replies
-            .iter()
-            .all(|(status, _)| *status == StatusCode::UNAUTHORIZED)
-    );
-    assert_eq!(
-        app.sql("SELECT count(*) FROM login_failures WHERE account = 'erin'"),
-        "100"
-    );
+/// A login from the client `forwarded_for` (the app trusts one proxy hop),
+/// with extra headers.
+async fn login_as_client(
+    app: &TestApp,
+    forwarded_for: &str,
+    headers: &[(&str, String)],
+    login: &str,
+    password: &str,
+) -> reqwest::Response {
+    let mut request = reqwest::Client::new()
+        .post(app.host.url("/api/auth/login"))
+        .header("x-forwarded-for", forwarded_for)
+        .json(&json!({ "login": login, "password": password }));
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    request.send().await.unwrap()
+}
 
-    let response = app
-        .request(
-            Method::POST,
-            "/api/auth/login",
-            None,
-            Some(json!({ "login": "erin", "password": user.password })),
-        )
-        .await;
-    assert_eq!(
-        response.status(),
-        StatusCode::TOO_MANY_REQUESTS,
-        "even the right password waits"
-    );
-    let retry_after: u64 = response.headers()["retry-after"]
+fn retry_after(response: &reqwest::Response) -> u64 {
+    response.headers()["retry-after"]
         .to_str()
         .unwrap()
         .parse()
-        .unwrap();
-    assert!(
-        (3500..=3600).contains(&retry_after),
-        "retry after {retry_after} s"
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_client_chosen_address_neither_escapes_throttling_nor_breaks_it() {
+    let app = spawn_app();
+    let user = app.user("erin").await;
+    // The client sends its own spin-client-addr, new on every attempt, and
+    // sometimes longer than any address: the runtime's own value (appended
+    // after it) is the one that counts, and every failure is recorded.
+    for attempt in 0..throttle::PAIR_LIMIT {
+        let spoofed = if attempt % 2 == 0 {
+            format!("10.9.{attempt}.1:80")
+        } else {
+            "x".repeat(300)
+        };
+        let response = reqwest::Client::new()
+            .post(app.host.url("/api/auth/login"))
+            .header("spin-client-addr", spoofed)
+            .json(&json!({ "login": "erin", "password": "wrong-password" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "attempt {attempt}");
+    }
+    assert_eq!(
+        app.sql(
+            "SELECT count(*), count(DISTINCT client), min(client) FROM login_failures WHERE account = 'erin'"
+        ),
+        format!("{}|1|127.0.0.1", throttle::PAIR_LIMIT)
     );
+    let response = reqwest::Client::new()
+        .post(app.host.url("/api/auth/login"))
+        .header("spin-client-addr", "192.0.2.200:1")
+        .json(&json!({ "login": "erin", "password": user.password }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait = retry_after(&response);
+    assert!((850..=900).contains(&wait), "retry after {wait} s");
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "too_many_requests");
-    // Other accounts are unaffected.
-    app.user("frank").await;
+}
+
+#[tokio::test]
+async fn concurrent_guesses_are_all_counted_before_any_is_judged() {
+    let app = spawn_app();
+    let user = app.user("gina").await;
+    use futures::StreamExt;
+    let statuses: Vec<StatusCode> = futures::stream::iter(0..40)
+        .map(|_| async { app.login("gina", "wrong-password").await.0 })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    let judged = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    assert_eq!(
+        (judged, refused),
+        (throttle::PAIR_LIMIT as usize, 40 - throttle::PAIR_LIMIT as usize),
+        "exactly the limit of guesses were checked: {statuses:?}"
+    );
+    assert_eq!(
+        app.login("gina", &user.password).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+#[tokio::test]
+async fn an_attacker_cannot_lock_the_owner_out() {
+    let app = spawn_app_with(|host| host.arg("--variable").arg("trusted_proxy_hops=1"));
+    let user = app.user("hana").await;
+    // Many attackers (addresses behind the trusted proxy), each failing.
+    for attacker in 0..4 {
+        let address = format!("203.0.113.{attacker}");
+        for _ in 0..throttle::PAIR_LIMIT {
+            let response = login_as_client(&app, &address, &[], "hana", "wrong-password").await;
+            assert!(
+                [StatusCode::UNAUTHORIZED, StatusCode::TOO_MANY_REQUESTS].contains(&response.status()),
+                "{}",
+                response.status()
+            );
+        }
+        let refused = login_as_client(&app, &address, &[], "hana", &user.password).await;
+        assert_eq!(
+            refused.status(),
+            StatusCode::TOO_MANY_REQUESTS,
+            "attacker {address}"
+        );
+    }
+    assert!(
+        app.sql("SELECT count(*) FROM login_failures WHERE account = 'hana'")
+            .parse::<i64>()
+            .unwrap()
+            >= throttle::ACCOUNT_SLOWDOWN_FROM
+    );
+    // The owner, from a client that has not failed, gets in at once, even
+    // with a forged X-Forwarded-For prefix naming an attacker.
+    let owner = login_as_client(&app, "203.0.113.0, 198.51.100.7", &[], "hana", &user.password).await;
+    assert_eq!(owner.status(), StatusCode::OK);
+    // An attacker that failed before is slowed down account-wide.
+    let slowed = login_as_client(&app, "203.0.113.0", &[], "hana", "another-guess").await;
+    assert_eq!(slowed.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(retry_after(&slowed) >= 1);
+}
+
+#[tokio::test]
+async fn spraying_one_client_over_many_accounts_is_refused() {
+    let app = spawn_app_with(|host| host.arg("--variable").arg("trusted_proxy_hops=1"));
+    app.user("ivan").await;
+    // Failures already recorded for this client on other accounts, plus an
+    // hour-old one that must be pruned with the first new failure.
+    app.sql(&format!(
+        "INSERT INTO login_failures (account, client) \
+         SELECT 'sprayed' || n, '203.0.113.50' FROM generate_series(1, {}) n; \
+         INSERT INTO login_failures (account, client, failed_at) \
+         VALUES ('old-victim', '198.51.100.1', (now() AT TIME ZONE 'utc') - interval '1 hour')",
+        throttle::CLIENT_LIMIT - 1
+    ));
+    let last = login_as_client(&app, "203.0.113.50", &[], "ivan", "wrong-password").await;
+    assert_eq!(last.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.sql("SELECT count(*) FROM login_failures WHERE account = 'old-victim'"),
+        "0"
+    );
+    let refused = login_as_client(&app, "203.0.113.50", &[], "someone-else", "x").await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Another client is unaffected.
+    let other = login_as_client(&app, "198.51.100.9", &[], "someone-else", "x").await;
+    assert_eq!(other.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn registrations_are_throttled_per_client() {
+    let app = spawn_app_with(|host| host.arg("--variable").arg("trusted_proxy_hops=1"));
+    let register = |client: &'static str, n: i64| {
+        let url = app.host.url("/api/auth/register");
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .header("x-forwarded-for", client)
+                .json(&json!({ "username": format!("u{n}-{}", client.len()), "email": format!("u{n}@{}.example", client.len()), "password": "long-enough-pw" }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    for n in 0..throttle::REGISTRATION_LIMIT {
+        assert_eq!(register("203.0.113.7", n).await, StatusCode::CREATED);
+    }
+    assert_eq!(
+        register("203.0.113.7", throttle::REGISTRATION_LIMIT).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(register("198.51.100.25", 0).await, StatusCode::CREATED);
+    assert_eq!(
+        app.sql("SELECT count(*) FROM users"),
+        (throttle::REGISTRATION_LIMIT + 1).to_string()
+    );
 }
 
 #[tokio::test]
@@ -369,6 +515,28 @@ async fn emails_can_be_changed_and_stay_unique() {
             Some(json!({ "email": "olga@new.example" })),
         )
         .await;
+    assert_error((status, me), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field");
+    let wrong = app
+        .call(
+            Method::PATCH,
+            "/api/auth/me",
+            Some(&user.token),
+            Some(json!({ "email": "olga@new.example", "current_password": "not-it-at-all" })),
+        )
+        .await;
+    assert_error(wrong, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field");
+    assert_eq!(
+        app.sql("SELECT email FROM users WHERE username = 'olga'"),
+        "olga@example.com"
+    );
+    let (status, me) = app
+        .call(
+            Method::PATCH,
+            "/api/auth/me",
+            Some(&user.token),
+            Some(json!({ "email": "olga@new.example", "current_password": user.password })),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{me}");
     assert_eq!(me["email"], "olga@new.example");
     let taken = app
@@ -376,7 +544,7 @@ async fn emails_can_be_changed_and_stay_unique() {
             Method::PATCH,
             "/api/auth/me",
             Some(&user.token),
-            Some(json!({ "email": "NORA@example.com" })),
+            Some(json!({ "email": "NORA@example.com", "current_password": user.password })),
         )
         .await;
     assert_error(taken, StatusCode::CONFLICT, "email_taken");
@@ -385,7 +553,7 @@ async fn emails_can_be_changed_and_stay_unique() {
             Method::PATCH,
             "/api/auth/me",
             Some(&user.token),
-            Some(json!({ "email": "nope" })),
+            Some(json!({ "email": "nope", "current_password": user.password })),
         )
         .await;
     assert_error(invalid, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field");

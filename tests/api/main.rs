@@ -6,6 +6,8 @@ mod admin;
 mod auth;
 mod downloads;
 mod files;
+mod hardening;
 mod helpers;
 mod openapi;
 mod schema;
+mod scripts;

@@ -59,12 +59,21 @@ fn the_database_enforces_the_invariants() {
             "hash",
         ),
         (
-            "INSERT INTO sessions (user_id, token_hash, expires_at) VALUES (999, '\\x00', now())".to_owned(),
+            // A valid hash, so only the missing user can be what is refused.
+            "INSERT INTO sessions (user_id, token_hash, expires_at) VALUES (999, sha256('t'), now())"
+                .to_owned(),
             "foreign key",
         ),
     ] {
         assert!(db.psql(&sql).is_err(), "the database refuses a bad {why}");
     }
+    // The foreign key case is valid except for the user: with that user it
+    // is accepted, so the refusal above was the foreign key's.
+    db.psql(
+        "INSERT INTO sessions (user_id, token_hash, expires_at) SELECT id, sha256('t'), now() FROM users",
+    )
+    .unwrap();
+    db.psql("DELETE FROM sessions").unwrap();
     // Deleting a user removes what hangs off it.
     db.psql(
         "INSERT INTO sessions (user_id, token_hash, expires_at) SELECT id, sha256('t'), now() FROM users",
@@ -78,4 +87,82 @@ fn the_database_enforces_the_invariants() {
             .unwrap(),
         "0"
     );
+}
+
+/// Rows as the product stores them under schema `version` (the migrations
+/// up to and including it): users, sessions, files with grants, failures.
+fn populate(db: &TestDatabase, version: usize) {
+    let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
+    db.psql(&format!(
+        "INSERT INTO users (username, email, password, role) VALUES ('old', 'old@x.io', '{hash}', 'admin'), ('two', 'two@x.io', '{hash}', 'viewer'); \
+         INSERT INTO sessions (user_id, token_hash, expires_at) SELECT id, sha256(username::bytea), now() FROM users; \
+         INSERT INTO login_failures (account, client) VALUES ('old', '127.0.0.1');"
+    ))
+    .unwrap();
+    let files = match version {
+        1 => {
+            "INSERT INTO files (id, user_id, file_name, file_path, file_size) \
+              SELECT gen_random_uuid(), id, 'legacy-' || username, '/srv/files/' || username, 42 FROM users"
+        }
+        _ => {
+            "INSERT INTO files (id, user_id, file_name, file_path, file_size, content_type, sha256) \
+              SELECT gen_random_uuid(), id, 'stored-' || username, 'pg:' || gen_random_uuid(), 3, 'text/plain', sha256('abc') FROM users"
+        }
+    };
+    db.psql(files).unwrap();
+    db.psql(
+        "INSERT INTO permissions (file_id, user_id, permission, is_owner, granted_by) \
+         SELECT f.id, f.user_id, 'delete', true, f.user_id FROM files f; \
+         INSERT INTO permissions (file_id, user_id, permission, granted_by) \
+         SELECT f.id, u.id, 'read', f.user_id FROM files f JOIN users u ON u.id <> f.user_id",
+    )
+    .unwrap();
+}
+
+#[test]
+fn every_migration_applies_to_a_database_populated_by_the_schema_before_it() {
+    let root = spindrive_testkit::workspace_root().join("migrations");
+    let mut versions: Vec<std::path::PathBuf> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+        .collect();
+    versions.sort();
+    assert!(versions.len() >= 3);
+    for upto in 1..versions.len() {
+        // The migrations before this one, applied, then the product's rows.
+        let before = tempfile::tempdir().unwrap();
+        for file in &versions[..upto] {
+            std::fs::copy(file, before.path().join(file.file_name().unwrap())).unwrap();
+        }
+        let db = TestDatabase::create().unwrap();
+        let output = std::process::Command::new(root.join("migrate.sh"))
+            .arg(db.url())
+            .arg(before.path())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        populate(&db, upto);
+        let counts = "SELECT (SELECT count(*) FROM users) || ',' || (SELECT count(*) FROM files) || ',' || \
+                      (SELECT count(*) FROM permissions) || ',' || (SELECT count(*) FROM sessions)";
+        let held = db.psql(counts).unwrap();
+        let next = versions[upto].file_name().unwrap().to_string_lossy().into_owned();
+        if let Err(error) = spindrive_testkit::migrate(&db.url()) {
+            panic!("{next} fails on a populated database: {error}");
+        }
+        assert_eq!(db.psql(counts).unwrap(), held, "{next} keeps every row");
+        // What later schemas derive from the rows is right.
+        assert_eq!(
+            db.psql("SELECT bool_and(used_bytes = (SELECT coalesce(sum(file_size), 0) FROM files WHERE user_id = users.id)) FROM users")
+                .unwrap(),
+            "t",
+            "usage after {next}"
+        );
+        // Files stay deletable, whatever their path.
+        db.psql("DELETE FROM files").unwrap();
+    }
 }

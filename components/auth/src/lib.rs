@@ -13,6 +13,7 @@ use spindrive_service::auth::{self, Caller};
 use spindrive_service::response::{created, json, json_document, no_content};
 use spindrive_service::router::Route;
 use spindrive_service::{ApiError, Ctx, Db, Reply};
+use spindrive_store::users::Refusal;
 use spindrive_store::{login_failures, sessions, users};
 
 #[derive(Clone, Copy)]
@@ -27,6 +28,7 @@ enum Endpoint {
     UpdateUser,
     DeleteUser,
     OpenApi,
+    Health,
 }
 
 const ROUTES: &[Route<Endpoint>] = &[
@@ -40,6 +42,7 @@ const ROUTES: &[Route<Endpoint>] = &[
     (Method::PATCH, "/api/admin/users/:id", Endpoint::UpdateUser),
     (Method::DELETE, "/api/admin/users/:id", Endpoint::DeleteUser),
     (Method::GET, "/api/openapi.json", Endpoint::OpenApi),
+    (Method::GET, "/healthz", Endpoint::Health),
 ];
 
 /// The API description, kept in the repository beside the code.
@@ -58,6 +61,7 @@ async fn handle(request: Request) -> impl IntoResponse {
         Endpoint::UpdateUser => update_user(&mut ctx).await,
         Endpoint::DeleteUser => delete_user(&ctx).await,
         Endpoint::OpenApi => Ok(json_document(OPENAPI)),
+        Endpoint::Health => Ok(json(&json!({ "status": "ok" }))),
     })
     .await
 }
@@ -75,14 +79,32 @@ async fn register(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let username = Username::parse(&form.username)?;
     let email = Email::parse(&form.email)?;
     let password = Password::parse(&form.password, "password")?;
+    let hash = password.hash();
     let db = Db::connect(&ctx.config).await?;
-    if !ctx.config.registration_open && users::any_exist(&db).await? {
-        return Err(ApiError::forbidden(
+    let config = &ctx.config;
+    match users::create(
+        &db,
+        &username,
+        &email,
+        &hash,
+        config.registration_open,
+        &ctx.client(),
+    )
+    .await?
+    {
+        Ok(user) => {
+            let mut reply = created(&user.to_json(config.default_quota_bytes));
+            reply.headers_mut().insert(
+                http::header::LOCATION,
+                http::HeaderValue::from_static("/api/auth/me"),
+            );
+            Ok(reply)
+        }
+        Err(Refusal::Closed) => Err(ApiError::forbidden(
             "registration is closed; ask an administrator",
-        ));
+        )),
+        Err(Refusal::Throttled(seconds)) => Err(ApiError::throttled(seconds)),
     }
-    let user = users::create(&db, &username, &email, &password.hash()).await?;
-    Ok(created(&user.to_json(true)))
 }
 
 #[derive(Deserialize)]
@@ -108,39 +130,29 @@ async fn login(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     if account.is_empty() || account.len() > 254 {
         return Err(ValidationError::new("login", "must be a username or an email").into());
     }
-    let client = ctx.client_ip();
+    let client = ctx.client();
     let db = Db::connect(&ctx.config).await?;
-    if let Some(seconds) = login_failures::retry_after(&db, &account, &client).await? {
-        return Err(ApiError::throttled(seconds));
-    }
+    // Counted as a failure before the password is even looked at.
+    login_failures::begin(&db, &account, &client).await?;
     let found = users::credentials_by_login(&db, &account).await?;
     let password_ok = verify_password(&form.password, found.as_ref().map(|c| c.password_hash.as_str()));
     let user = match found {
         Some(credentials) if password_ok && !credentials.user.disabled => credentials.user,
-        _ => {
-            login_failures::record(&db, &account, &client).await?;
-            return Err(invalid_credentials());
-        }
+        _ => return Err(invalid_credentials()),
     };
-    login_failures::clear(&db, &account).await?;
+    login_failures::succeeded(&db, &account, &client).await?;
     sessions::purge_expired(&db).await?;
     let issued = token::issue();
     let expires_at = sessions::create(&db, &user, &issued, ctx.config.session_lifetime_seconds).await?;
     Ok(json(&json!({
         "token": issued.token,
         "expires_at": rfc3339(expires_at),
-        "user": user.to_json(true),
+        "user": user.to_json(ctx.config.default_quota_bytes),
     })))
 }
 
-async fn caller(ctx: &Ctx) -> Result<(Db, Caller), ApiError> {
-    let db = Db::connect(&ctx.config).await?;
-    let caller = auth::authenticate(ctx, &db).await?;
-    Ok((db, caller))
-}
-
 async fn logout(ctx: &Ctx) -> Result<Reply, ApiError> {
-    let (db, _) = caller(ctx).await?;
+    let (db, _) = auth::authenticated(ctx).await?;
     let hash = auth::token_hash(ctx).ok_or_else(ApiError::unauthorized)?;
     sessions::revoke(&db, hash).await?;
     Ok(no_content())
@@ -153,24 +165,52 @@ async fn me(ctx: &Ctx) -> Result<Reply, ApiError> {
     let user = users::by_session(&db, hash)
         .await?
         .ok_or_else(ApiError::unauthorized)?;
-    Ok(json(&user.to_json(true)))
+    Ok(json(&user.to_json(ctx.config.default_quota_bytes)))
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ProfileChange {
     email: Option<String>,
+    /// Required with a new email: whoever holds a stolen token must not be
+    /// able to move the account's address (and with it, password resets).
+    current_password: Option<String>,
 }
 
 async fn update_me(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let change: ProfileChange = ctx.json().await?;
     let email = change.email.as_deref().map(Email::parse).transpose()?;
-    let (db, caller) = caller(ctx).await?;
+    let (db, caller) = auth::authenticated(ctx).await?;
     let user = match email {
-        Some(email) => users::set_email(&db, caller.id, &email).await?,
+        Some(email) => {
+            let current = change
+                .current_password
+                .as_deref()
+                .ok_or_else(|| ValidationError::new("current_password", "is required to change the email"))?;
+            confirm_password(ctx, &db, caller, current).await?;
+            users::set_email(&db, caller.id, &email).await?
+        }
         None => users::by_id(&db, caller.id).await?,
     };
-    Ok(json(&user.ok_or_else(ApiError::unauthorized)?.to_json(true)))
+    Ok(json(
+        &user
+            .ok_or_else(ApiError::unauthorized)?
+            .to_json(ctx.config.default_quota_bytes),
+    ))
+}
+
+/// 422 unless `password` is the caller's; guesses are throttled like logins.
+async fn confirm_password(ctx: &Ctx, db: &Db, caller: Caller, password: &str) -> Result<(), ApiError> {
+    let user = users::by_id(db, caller.id)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
+    let client = ctx.client();
+    login_failures::begin(db, &user.username, &client).await?;
+    let stored = users::password_hash(db, caller.id).await?;
+    if !verify_password(password, stored.as_deref()) {
+        return Err(ValidationError::new("current_password", "is not the current password").into());
+    }
+    login_failures::succeeded(db, &user.username, &client).await
 }
 
 #[derive(Deserialize)]
@@ -183,20 +223,8 @@ struct PasswordChange {
 async fn change_password(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let change: PasswordChange = ctx.json().await?;
     let new_password = Password::parse(&change.new_password, "new_password")?;
-    let (db, caller) = caller(ctx).await?;
-    let user = users::by_id(&db, caller.id)
-        .await?
-        .ok_or_else(ApiError::unauthorized)?;
-    // Guessing the current password is throttled like logging in.
-    let client = ctx.client_ip();
-    if let Some(seconds) = login_failures::retry_after(&db, &user.username, &client).await? {
-        return Err(ApiError::throttled(seconds));
-    }
-    let stored = users::password_hash(&db, caller.id).await?;
-    if !verify_password(&change.current_password, stored.as_deref()) {
-        login_failures::record(&db, &user.username, &client).await?;
-        return Err(ValidationError::new("current_password", "is not the current password").into());
-    }
+    let (db, caller) = auth::authenticated(ctx).await?;
+    confirm_password(ctx, &db, caller, &change.current_password).await?;
     let keep = auth::token_hash(ctx);
     let hash = new_password.hash();
     db.transaction(async |db| {
@@ -208,7 +236,7 @@ async fn change_password(ctx: &mut Ctx) -> Result<Reply, ApiError> {
 }
 
 async fn admin(ctx: &Ctx) -> Result<(Db, Caller), ApiError> {
-    let (db, caller) = caller(ctx).await?;
+    let (db, caller) = auth::authenticated(ctx).await?;
     caller.require_admin()?;
     Ok((db, caller))
 }
@@ -226,7 +254,7 @@ async fn list_users(ctx: &Ctx) -> Result<Reply, ApiError> {
         paging::encode_cursor(&page.last().map_or(after, |u| u.id))
     });
     Ok(json(&json!({
-        "users": page.iter().map(|u| u.to_json(true)).collect::<Vec<_>>(),
+        "users": page.iter().map(|u| u.to_json(ctx.config.default_quota_bytes)).collect::<Vec<_>>(),
         "next_cursor": next_cursor,
     })))
 }
@@ -241,6 +269,14 @@ fn user_id(ctx: &Ctx) -> Result<i64, ApiError> {
 struct AdminChange {
     role: Option<String>,
     disabled: Option<bool>,
+    /// Absent: unchanged; `null`: back to the default; a number: bytes.
+    #[serde(default, deserialize_with = "present")]
+    quota_bytes: Option<Option<i64>>,
+}
+
+/// A field that was sent, `null` included.
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(input: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(input).map(Some)
 }
 
 /// Refuses a change that would leave no enabled administrator.
@@ -255,13 +291,21 @@ async fn keep_an_admin(db: &Db) -> Result<(), ApiError> {
 }
 
 async fn update_user(ctx: &mut Ctx) -> Result<Reply, ApiError> {
-    let change: AdminChange = ctx.json().await?;
-    let role = change.role.as_deref().map(Role::parse).transpose()?;
+    let form: AdminChange = ctx.json().await?;
+    if form.quota_bytes.flatten().is_some_and(|bytes| bytes < 0) {
+        return Err(ValidationError::new("quota_bytes", "must be a number of bytes, at least 0").into());
+    }
+    let change = users::AdminChange {
+        role: form.role.as_deref().map(Role::parse).transpose()?,
+        disabled: form.disabled,
+        quota_bytes: form.quota_bytes,
+    };
     let id = user_id(ctx)?;
     let (db, _) = admin(ctx).await?;
     let user = db
         .transaction(async |db| {
-            let user = users::update_admin_fields(db, id, role, change.disabled)
+            users::lock_administration(db).await?;
+            let user = users::update_admin_fields(db, id, &change)
                 .await?
                 .ok_or_else(|| ApiError::not_found("user"))?;
             keep_an_admin(db).await?;
@@ -271,13 +315,14 @@ async fn update_user(ctx: &mut Ctx) -> Result<Reply, ApiError> {
             Ok(user)
         })
         .await?;
-    Ok(json(&user.to_json(true)))
+    Ok(json(&user.to_json(ctx.config.default_quota_bytes)))
 }
 
 async fn delete_user(ctx: &Ctx) -> Result<Reply, ApiError> {
     let id = user_id(ctx)?;
     let (db, _) = admin(ctx).await?;
     db.transaction(async |db| {
+        users::lock_administration(db).await?;
         if !users::delete(db, id).await? {
             return Err(ApiError::not_found("user"));
         }

@@ -7,8 +7,8 @@
 use bytes::Bytes;
 use futures::stream;
 use http::header::{
-    ACCEPT_RANGES, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG,
-    LAST_MODIFIED,
+    ACCEPT_RANGES, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_RANGE,
+    CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG, LAST_MODIFIED, X_CONTENT_TYPE_OPTIONS,
 };
 use http::{HeaderValue, Method, StatusCode};
 use http_body_util::{BodyExt, StreamBody};
@@ -16,9 +16,10 @@ use spin_sdk::http::{IntoResponse, Request};
 use spin_sdk::http_service;
 use spindrive_domain::download::{self, ByteRange};
 use spindrive_domain::file::Level;
+use spindrive_service::auth::authenticated;
 use spindrive_service::response::{BoxError, Reply, empty, json};
 use spindrive_service::router::Route;
-use spindrive_service::{ApiError, Ctx, Db};
+use spindrive_service::{ApiError, Caller, Ctx, Db};
 use spindrive_store::content::{self, ContentReader};
 use spindrive_store::files::{self, VisibleFile};
 
@@ -49,8 +50,16 @@ fn header_value(text: &str) -> Result<HeaderValue, ApiError> {
     HeaderValue::from_str(text).map_err(ApiError::internal)
 }
 
+/// The file in the path, visible to the caller at `level` (404 otherwise).
+async fn file_in_path(ctx: &Ctx, level: Level) -> Result<(Db, Caller, VisibleFile), ApiError> {
+    let id = ctx.file_id()?;
+    let (db, caller) = authenticated(ctx).await?;
+    let file = files::visible_at(&db, caller, &id, level).await?;
+    Ok((db, caller, file))
+}
+
 async fn download(ctx: &Ctx, with_body: bool) -> Result<Reply, ApiError> {
-    let (db, _, file) = files::in_path(ctx, Level::Read).await?;
+    let (db, _, file) = file_in_path(ctx, Level::Read).await?;
     let etag = download::etag(&file.sha256);
     let mut reply = http::Response::new(empty());
     let headers = reply.headers_mut();
@@ -62,11 +71,20 @@ async fn download(ctx: &Ctx, with_body: bool) -> Result<Reply, ApiError> {
     headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     // Behind authentication: never in shared caches, always revalidated.
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    // Should a browser render it anyway, the content runs nothing.
+    headers.insert(
+        CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; sandbox"),
+    );
 
-    if ctx
-        .header("if-none-match")
-        .is_some_and(|header| download::none_match_hits(header, &etag))
-    {
+    let not_modified = match ctx.header("if-none-match") {
+        Some(header) => download::none_match_hits(header, &etag),
+        None => ctx
+            .header("if-modified-since")
+            .is_some_and(|header| download::not_modified_since(header, file.updated_at)),
+    };
+    if not_modified {
         *reply.status_mut() = StatusCode::NOT_MODIFIED;
         return Ok(reply);
     }
@@ -74,7 +92,7 @@ async fn download(ctx: &Ctx, with_body: bool) -> Result<Reply, ApiError> {
     let size = file.size as u64;
     let range_applies = ctx
         .header("if-range")
-        .is_none_or(|header| download::if_range_holds(header, &etag, file.updated_at));
+        .is_none_or(|header| download::if_range_holds(header, &etag));
     let range = if range_applies {
         download::byte_range(ctx.header("range"), size)
     } else {
@@ -104,7 +122,10 @@ async fn download(ctx: &Ctx, with_body: bool) -> Result<Reply, ApiError> {
         }
     };
     let headers = reply.headers_mut();
-    headers.insert(CONTENT_TYPE, header_value(&file.content_type)?);
+    headers.insert(
+        CONTENT_TYPE,
+        header_value(download::served_content_type(&file.content_type))?,
+    );
     headers.insert(
         CONTENT_DISPOSITION,
         header_value(&download::content_disposition(&file.file_name))?,
@@ -134,16 +155,39 @@ fn content_stream(db: Db, file: VisibleFile, start: u64, end: u64) -> spindrive_
 
 /// `PUT`: new content, streamed; readers see the old bytes or the new.
 async fn replace(ctx: &mut Ctx) -> Result<Reply, ApiError> {
-    let content_type = content::content_type(ctx.header("content-type"))?;
-    content::check_declared_length(ctx)?;
-    let (db, caller, file) = files::in_path(ctx, Level::Write).await?;
+    let content_type = ctx.content_type()?;
+    let config = &ctx.config.clone();
+    ApiError::check_length(ctx.declared_length(), config.max_upload_bytes)?;
+    let (db, caller, file) = file_in_path(ctx, Level::Write).await?;
+    // Lost updates: the content read above must still be the file's when
+    // the new one is published (checked again by the publishing UPDATE).
+    let expected = match ctx.header("if-match") {
+        Some(header) if download::if_match_holds(header, &download::etag(&file.sha256)) => {
+            Some(file.sha256.as_str())
+        }
+        Some(_) => return Err(content::precondition_failed()),
+        None => None,
+    };
+    let allowance = content::allowance(&db, config, file.owner_id, file.size).await?;
+    allowance.check_declared(ctx.declared_length())?;
     let body = ctx
         .take_body()
         .ok_or_else(|| ApiError::internal("body taken twice"))?;
-    let staged = content::stage(&db, &ctx.config, caller, body).await?;
-    content::publish_replacement(&db, &file.id, &staged, &content_type).await?;
+    let staged = content::stage(&db, config, caller, body, allowance).await?;
+    let replacement = content::Replacement {
+        file: &file.id,
+        owner_id: file.owner_id,
+        expected_sha256: expected,
+        content_type: &content_type,
+        default_quota: config.default_quota_bytes,
+    };
+    content::publish_replacement(&db, &staged, &replacement).await?;
     let replaced = files::visible(&db, caller, &file.id)
         .await?
         .ok_or_else(|| ApiError::not_found("file"))?;
-    Ok(json(&replaced.to_json()))
+    let mut reply = json(&replaced.to_json());
+    reply
+        .headers_mut()
+        .insert(ETAG, header_value(&download::etag(&replaced.sha256))?);
+    Ok(reply)
 }

@@ -2,15 +2,19 @@
 //! rename and delete. Content streams into the Postgres content store; the
 //! rules of who sees what live in the domain crate.
 
+use http::HeaderValue;
 use http::Method;
+use http::header::{ETAG, LOCATION};
 use serde::Deserialize;
 use serde_json::json;
 use spin_sdk::http::{IntoResponse, Request};
 use spin_sdk::http_service;
 use spindrive_domain::ValidationError;
+use spindrive_domain::download;
 use spindrive_domain::file::{FileId, FileName, Level};
 use spindrive_domain::paging;
-use spindrive_service::auth::authenticate;
+use spindrive_service::Caller;
+use spindrive_service::auth::authenticated;
 use spindrive_service::response::{created, json, no_content};
 use spindrive_service::router::Route;
 use spindrive_service::{ApiError, Ctx, Db, Reply};
@@ -49,20 +53,36 @@ async fn handle(request: Request) -> impl IntoResponse {
 /// `POST /api/files?name=`: the raw body is the content, streamed.
 async fn upload(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let name = FileName::parse(ctx.query("name").unwrap_or_default())?;
-    let content_type = content::content_type(ctx.header("content-type"))?;
-    content::check_declared_length(ctx)?;
-    let db = Db::connect(&ctx.config).await?;
-    let caller = authenticate(ctx, &db).await?;
+    let content_type = ctx.content_type()?;
+    ApiError::check_length(ctx.declared_length(), ctx.config.max_upload_bytes)?;
+    let (db, caller) = authenticated(ctx).await?;
+    let config = &ctx.config.clone();
+    let allowance = content::allowance(&db, config, caller.id, 0).await?;
+    allowance.check_declared(ctx.declared_length())?;
     let body = ctx
         .take_body()
         .ok_or_else(|| ApiError::internal("body taken twice"))?;
-    let staged = content::stage(&db, &ctx.config, caller, body).await?;
-    let id = content::publish_new(&db, caller, &staged, name.as_ref(), &content_type).await?;
+    let staged = content::stage(&db, config, caller, body, allowance).await?;
+    let id = content::publish_new(
+        &db,
+        caller,
+        &staged,
+        name.as_ref(),
+        &content_type,
+        config.default_quota_bytes,
+    )
+    .await?;
     let id = FileId::parse(&id).ok_or_else(|| ApiError::internal("the database made an invalid id"))?;
     let file = files::visible(&db, caller, &id)
         .await?
         .ok_or_else(|| ApiError::internal("a published file is not visible to its owner"))?;
-    Ok(created(&file.to_json()))
+    let mut reply = with_etag(created(&file.to_json()), &file)?;
+    let location = format!("/api/files/{}", file.id.as_ref());
+    reply.headers_mut().insert(
+        LOCATION,
+        HeaderValue::from_str(&location).map_err(ApiError::internal)?,
+    );
+    Ok(reply)
 }
 
 fn parse_choice<T: for<'de> Deserialize<'de>>(
@@ -114,8 +134,7 @@ async fn list(ctx: &Ctx) -> Result<Reply, ApiError> {
     {
         return Err(ValidationError::new("cursor", "belongs to another list").into());
     }
-    let db = Db::connect(&ctx.config).await?;
-    let caller = authenticate(ctx, &db).await?;
+    let (db, caller) = authenticated(ctx).await?;
     let limit = listing.limit;
     listing.limit += 1;
     let mut page = files::page(&db, caller, &listing).await?;
@@ -133,9 +152,24 @@ async fn list(ctx: &Ctx) -> Result<Reply, ApiError> {
     })))
 }
 
+/// The metadata's strong ETag on a reply, for `If-Match` on a rename.
+fn with_etag(mut reply: Reply, file: &files::VisibleFile) -> Result<Reply, ApiError> {
+    let etag = HeaderValue::from_str(&file.metadata_etag()).map_err(ApiError::internal)?;
+    reply.headers_mut().insert(ETAG, etag);
+    Ok(reply)
+}
+
+/// The file in the path, visible to the caller at `level` (404 otherwise).
+async fn file_in_path(ctx: &Ctx, level: Level) -> Result<(Db, Caller, files::VisibleFile), ApiError> {
+    let id = ctx.file_id()?;
+    let (db, caller) = authenticated(ctx).await?;
+    let file = files::visible_at(&db, caller, &id, level).await?;
+    Ok((db, caller, file))
+}
+
 async fn get(ctx: &Ctx) -> Result<Reply, ApiError> {
-    let (_, _, file) = files::in_path(ctx, Level::Read).await?;
-    Ok(json(&file.to_json()))
+    let (_, _, file) = file_in_path(ctx, Level::Read).await?;
+    with_etag(json(&file.to_json()), &file)
 }
 
 #[derive(Deserialize)]
@@ -147,21 +181,27 @@ struct RenameForm {
 async fn rename(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let form: RenameForm = ctx.json().await?;
     let name = FileName::parse(&form.file_name)?;
-    let (db, caller, file) = files::in_path(ctx, Level::Write).await?;
-    if !files::rename(&db, &file.id, &name).await? {
-        return Err(ApiError::not_found("file"));
-    }
+    let (db, caller, file) = file_in_path(ctx, Level::Write).await?;
+    // The version read above must still be the file's when it is renamed.
+    let expected = match ctx.header("if-match") {
+        Some(header) if download::if_match_holds(header, &file.metadata_etag()) => Some(file.version),
+        Some(_) => return Err(content::precondition_failed()),
+        None => None,
+    };
+    files::rename(&db, &file.id, &name, expected).await?;
     let renamed = files::visible(&db, caller, &file.id)
         .await?
         .ok_or_else(|| ApiError::not_found("file"))?;
-    Ok(json(&renamed.to_json()))
+    with_etag(json(&renamed.to_json()), &renamed)
 }
 
 async fn delete(ctx: &Ctx) -> Result<Reply, ApiError> {
-    let (db, _, file) = files::in_path(ctx, Level::Delete).await?;
-    if !files::delete(&db, &file.id).await? {
-        return Err(ApiError::not_found("file"));
-    }
-    content::remove_released(&db, &file.storage_key).await?;
+    let (db, _, file) = file_in_path(ctx, Level::Delete).await?;
+    // The content the row pointed to when it went, not the one read
+    // above: a replacement may have published in between.
+    let storage_key = files::delete(&db, &file.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("file"))?;
+    content::remove_released(&db, &storage_key).await?;
     Ok(no_content())
 }

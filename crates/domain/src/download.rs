@@ -83,19 +83,72 @@ pub fn none_match_hits(header: &str, etag: &str) -> bool {
         .any(|candidate| candidate == "*" || candidate == etag || candidate.strip_prefix("W/") == Some(etag))
 }
 
-/// `If-Range`: the range applies only if the validator still matches —
-/// a strong ETag, or the exact Last-Modified date.
-pub fn if_range_holds(header: &str, etag: &str, last_modified: NaiveDateTime) -> bool {
-    let header = header.trim();
-    if header.starts_with('"') {
-        return header == etag;
-    }
-    header == http_date(last_modified)
+/// `If-Range`: the range applies only if the client's strong ETag is still
+/// the content's. A date is never trusted (RFC 9110 allows it only when
+/// strong, and a one-second date cannot tell apart two replacements within
+/// that second): the whole file is sent instead.
+pub fn if_range_holds(header: &str, etag: &str) -> bool {
+    header.trim() == etag
 }
+
+/// `If-Match`: true when it is `*` or names `etag` by strong comparison
+/// (a weak tag never matches).
+pub fn if_match_holds(header: &str, etag: &str) -> bool {
+    header
+        .split(',')
+        .map(str::trim)
+        .any(|candidate| candidate == "*" || candidate == etag)
+}
+
+/// `If-Modified-Since`: true when the content has not changed since the
+/// date (compared to the second, as HTTP dates are). An invalid date is
+/// ignored, and the caller ignores this header when `If-None-Match` is
+/// present (RFC 9110, 13.1.3).
+pub fn not_modified_since(header: &str, last_modified: NaiveDateTime) -> bool {
+    NaiveDateTime::parse_from_str(header.trim(), HTTP_DATE)
+        .is_ok_and(|since| last_modified.and_utc().timestamp() <= since.and_utc().timestamp())
+}
+
+/// The type to serve stored content as. Content a browser would run in
+/// our origin (HTML, SVG, XML, scripts) is served as opaque bytes, always
+/// as an attachment and with `nosniff`, so an uploaded page can never act
+/// as the site.
+pub fn served_content_type(stored: &str) -> &str {
+    let essence = stored
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let active = matches!(
+        essence.as_str(),
+        "text/html"
+            | "application/xhtml+xml"
+            | "image/svg+xml"
+            | "text/xml"
+            | "application/xml"
+            | "text/xsl"
+            | "application/xslt+xml"
+            | "text/javascript"
+            | "application/javascript"
+            | "application/ecmascript"
+            | "text/ecmascript"
+            | "application/x-javascript"
+            | "multipart/x-mixed-replace"
+    ) || essence.ends_with("+xml")
+        || essence.is_empty();
+    if active {
+        "application/octet-stream"
+    } else {
+        stored
+    }
+}
+
+const HTTP_DATE: &str = "%a, %d %b %Y %H:%M:%S GMT";
 
 /// An HTTP date (IMF-fixdate), e.g. `Wed, 25 Nov 2026 21:10:00 GMT`.
 pub fn http_date(at: NaiveDateTime) -> String {
-    at.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+    at.format(HTTP_DATE).to_string()
 }
 
 /// `attachment` with an ASCII fallback name and the exact UTF-8 name
@@ -185,18 +238,66 @@ mod tests {
         assert!(!none_match_hits("\"ab13\"", &tag));
     }
 
-    #[test]
-    fn if_range_needs_a_strong_match_or_the_exact_date() {
-        let at = NaiveDate::from_ymd_opt(2026, 11, 25)
+    fn at(h: u32, m: u32, sec: u32) -> NaiveDateTime {
+        NaiveDate::from_ymd_opt(2026, 11, 25)
             .unwrap()
-            .and_hms_opt(21, 10, 0)
-            .unwrap();
+            .and_hms_opt(h, m, sec)
+            .unwrap()
+    }
+
+    #[test]
+    fn if_range_needs_a_strong_etag_and_never_trusts_a_date() {
         let tag = etag("ab12");
-        assert!(if_range_holds("\"ab12\"", &tag, at));
-        assert!(!if_range_holds("W/\"ab12\"", &tag, at));
-        assert!(!if_range_holds("\"other\"", &tag, at));
-        assert!(if_range_holds("Wed, 25 Nov 2026 21:10:00 GMT", &tag, at));
-        assert!(!if_range_holds("Wed, 25 Nov 2026 21:09:59 GMT", &tag, at));
+        assert!(if_range_holds("\"ab12\"", &tag));
+        assert!(!if_range_holds("W/\"ab12\"", &tag));
+        assert!(!if_range_holds("\"other\"", &tag));
+        assert!(!if_range_holds(&http_date(at(21, 10, 0)), &tag));
+    }
+
+    #[test]
+    fn if_match_compares_strongly() {
+        let tag = etag("ab12");
+        assert!(if_match_holds("\"ab12\"", &tag));
+        assert!(if_match_holds("\"x\", \"ab12\"", &tag));
+        assert!(if_match_holds("*", &tag));
+        assert!(!if_match_holds("W/\"ab12\"", &tag));
+        assert!(!if_match_holds("\"ab13\"", &tag));
+    }
+
+    #[test]
+    fn if_modified_since_compares_to_the_second() {
+        let modified = at(21, 10, 0) + chrono::Duration::milliseconds(700);
+        assert!(not_modified_since("Wed, 25 Nov 2026 21:10:00 GMT", modified));
+        assert!(not_modified_since("Wed, 25 Nov 2026 22:00:00 GMT", modified));
+        assert!(!not_modified_since("Wed, 25 Nov 2026 21:09:59 GMT", modified));
+        assert!(!not_modified_since("yesterday", modified));
+    }
+
+    #[test]
+    fn active_content_is_served_as_bytes() {
+        for active in [
+            "text/html",
+            "Text/HTML; charset=utf-8",
+            "image/svg+xml",
+            "application/xml",
+            "text/javascript",
+            "application/rss+xml",
+            "",
+        ] {
+            assert_eq!(
+                served_content_type(active),
+                "application/octet-stream",
+                "{active}"
+            );
+        }
+        for passive in [
+            "text/plain; charset=utf-8",
+            "image/png",
+            "application/pdf",
+            "application/json",
+        ] {
+            assert_eq!(served_content_type(passive), passive);
+        }
     }
 
     #[test]

@@ -8,6 +8,8 @@
 
 /// Account fields: usernames, emails, passwords (argon2id), roles.
 pub mod account;
+/// Who a request comes from, for throttling (never a client-written address).
+pub mod client;
 /// Downloads: byte ranges, validators, Content-Disposition.
 pub mod download;
 /// Validation errors that name the field at fault.
@@ -16,6 +18,8 @@ pub mod error;
 pub mod file;
 /// Opaque list cursors and page sizes.
 pub mod paging;
+/// Login and registration throttling: the limits, decided once.
+pub mod throttle;
 /// Timestamps as the API shows them (RFC 3339, UTC).
 pub mod time;
 /// Bearer session tokens: generation, hashing, parsing.

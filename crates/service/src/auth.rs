@@ -58,3 +58,10 @@ pub async fn authenticate(ctx: &Ctx, db: &Db) -> Result<Caller, ApiError> {
         role: Role::parse(&role).map_err(ApiError::internal)?,
     })
 }
+
+/// A database connection and the caller behind the request's token, or 401.
+pub async fn authenticated(ctx: &Ctx) -> Result<(Db, Caller), ApiError> {
+    let db = Db::connect(&ctx.config).await?;
+    let caller = authenticate(ctx, &db).await?;
+    Ok((db, caller))
+}

@@ -6,7 +6,7 @@
 use crate::error::ApiError;
 use spin_sdk::variables;
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Config {
     db_host: String,
     db_port: String,
@@ -26,6 +26,33 @@ pub struct Config {
     pub upload_stale_seconds: i64,
     /// Replaced content stays this long for downloads already reading it.
     pub release_grace_seconds: i64,
+    /// Proxies in front of the app whose `X-Forwarded-For` entries are
+    /// trusted (0: the peer address is the client).
+    pub trusted_proxy_hops: usize,
+    /// Storage per user unless an administrator set another.
+    pub default_quota_bytes: i64,
+}
+
+/// Everything but the password, which never reaches a log.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("db_host", &self.db_host)
+            .field("db_port", &self.db_port)
+            .field("db_name", &self.db_name)
+            .field("db_user", &self.db_user)
+            .field("db_password", &"<redacted>")
+            .field("db_sslmode", &self.db_sslmode)
+            .field("max_json_bytes", &self.max_json_bytes)
+            .field("max_upload_bytes", &self.max_upload_bytes)
+            .field("session_lifetime_seconds", &self.session_lifetime_seconds)
+            .field("registration_open", &self.registration_open)
+            .field("upload_stale_seconds", &self.upload_stale_seconds)
+            .field("release_grace_seconds", &self.release_grace_seconds)
+            .field("trusted_proxy_hops", &self.trusted_proxy_hops)
+            .field("default_quota_bytes", &self.default_quota_bytes)
+            .finish()
+    }
 }
 
 async fn get(name: &str) -> Result<String, ApiError> {
@@ -68,6 +95,8 @@ impl Config {
             registration_open: get("registration_open").await?.trim() == "true",
             upload_stale_seconds: number("upload_stale_seconds").await?,
             release_grace_seconds: number("release_grace_seconds").await?,
+            trusted_proxy_hops: number("trusted_proxy_hops").await?,
+            default_quota_bytes: number("default_quota_bytes").await?,
         })
     }
 

@@ -12,19 +12,22 @@ pub struct Db {
     connection: Connection,
 }
 
-/// A failed statement.
+/// A failed statement, and whether the database itself was unavailable.
 #[derive(Debug)]
-pub struct DbError(pg::Error);
+pub struct DbError {
+    error: pg::Error,
+    unavailable: bool,
+}
 
 impl std::fmt::Display for DbError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:?}", self.0)
+        write!(f, "{:?}", self.error)
     }
 }
 
 impl DbError {
     fn db_error(&self) -> Option<&pg::DbError> {
-        match &self.0 {
+        match &self.error {
             pg::Error::PgError(pg::PgError::QueryFailed(pg::QueryError::DbError(db))) => Some(db),
             _ => None,
         }
@@ -45,19 +48,9 @@ impl DbError {
     }
 
     /// Whether the database is (momentarily) unreachable or read-only, as
-    /// during a failover: the request may be retried. SQLSTATE 25006 is a
-    /// write that reached a member still read-only just after promotion;
-    /// 57P0x an administrator or crash shutdown; 08xxx a lost connection.
+    /// during a failover: the request may be retried.
     pub fn is_unavailable(&self) -> bool {
-        match &self.0 {
-            pg::Error::PgError(pg::PgError::ConnectionFailed(_)) => true,
-            pg::Error::PgError(pg::PgError::QueryFailed(pg::QueryError::Text(text))) => {
-                text.contains("Closed") || text.contains("kind: Io")
-            }
-            _ => self
-                .code()
-                .is_some_and(|code| code == "25006" || code.starts_with("57P0") || code.starts_with("08")),
-        }
+        self.unavailable
     }
 
     /// Maps a unique violation of one of `constraints` (name, code,
@@ -75,7 +68,7 @@ impl DbError {
 
 impl From<DbError> for ApiError {
     fn from(error: DbError) -> Self {
-        if error.is_unavailable() {
+        if error.unavailable {
             eprintln!("database unavailable: {error}");
             let mut unavailable = ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -92,21 +85,47 @@ impl From<DbError> for ApiError {
 impl Db {
     /// Opens a connection with the configured address.
     pub async fn connect(config: &Config) -> Result<Self, ApiError> {
-        let connection = Connection::open(config.db_address())
-            .await
-            .map_err(|err| ApiError::from(DbError(err)))?;
+        let connection = Connection::open(config.db_address()).await.map_err(|error| {
+            ApiError::from(DbError {
+                error,
+                unavailable: true,
+            })
+        })?;
         Ok(Db { connection })
+    }
+
+    /// Classifies a failed statement. A server error says what it is by its
+    /// SQLSTATE: 25006 is a write that reached a member still read-only
+    /// just after promotion, 57P0x an administrator or crash shutdown, 08xxx
+    /// a connection failure. A failure without one (a client-side error)
+    /// is either our bug or a lost connection; asking the same connection
+    /// again tells them apart without reading any error text.
+    async fn failed(&self, error: pg::Error) -> DbError {
+        let unavailable = match &error {
+            pg::Error::PgError(pg::PgError::ConnectionFailed(_)) => true,
+            pg::Error::PgError(pg::PgError::QueryFailed(pg::QueryError::DbError(db))) => {
+                let code = db.code.as_str();
+                code == "25006" || code.starts_with("57P0") || code.starts_with("08")
+            }
+            pg::Error::PgError(pg::PgError::QueryFailed(pg::QueryError::Text(_))) => {
+                self.connection.execute("SELECT 1", vec![]).await.is_err()
+            }
+            _ => false,
+        };
+        DbError { error, unavailable }
+    }
+
+    async fn checked<T>(&self, result: Result<T, pg::Error>) -> Result<T, DbError> {
+        match result {
+            Ok(value) => Ok(value),
+            Err(error) => Err(self.failed(error).await),
+        }
     }
 
     /// Every row of a query.
     pub async fn rows(&self, sql: &str, params: &[ParameterValue]) -> Result<Vec<Row>, DbError> {
-        self.connection
-            .query(sql, params.to_vec())
-            .await
-            .map_err(DbError)?
-            .collect()
-            .await
-            .map_err(DbError)
+        let rows = async { self.connection.query(sql, params.to_vec()).await?.collect().await }.await;
+        self.checked(rows).await
     }
 
     /// The first column of a query's first row, if any, as bytes. Taken
@@ -117,21 +136,21 @@ impl Db {
         sql: &str,
         params: &[ParameterValue],
     ) -> Result<Option<Vec<u8>>, DbError> {
-        let mut result = self
-            .connection
-            .query(sql, params.to_vec())
-            .await
-            .map_err(DbError)?;
-        let mut first = None;
-        while let Some(values) = result.rows().next().await {
-            first = first.or_else(|| values.into_iter().next());
+        let first = async {
+            let mut result = self.connection.query(sql, params.to_vec()).await?;
+            let mut first = None;
+            while let Some(values) = result.rows().next().await {
+                first = first.or_else(|| values.into_iter().next());
+            }
+            result.result().await?;
+            match first {
+                None => Ok(None),
+                Some(pg::DbValue::Binary(bytes)) => Ok(Some(bytes)),
+                Some(_) => Err(pg::Error::Decode("the first column is not bytea".into())),
+            }
         }
-        result.result().await.map_err(DbError)?;
-        match first {
-            None => Ok(None),
-            Some(pg::DbValue::Binary(bytes)) => Ok(Some(bytes)),
-            Some(_) => Err(DbError(pg::Error::Decode("the first column is not bytea".into()))),
-        }
+        .await;
+        self.checked(first).await
     }
 
     /// The first row of a query, if any.
@@ -141,10 +160,8 @@ impl Db {
 
     /// Runs a statement; returns the rows it affected.
     pub async fn execute(&self, sql: &str, params: &[ParameterValue]) -> Result<u64, DbError> {
-        self.connection
-            .execute(sql, params.to_vec())
-            .await
-            .map_err(DbError)
+        let affected = self.connection.execute(sql, params.to_vec()).await;
+        self.checked(affected).await
     }
 
     /// Runs `work` in a transaction that is always finished: committed if

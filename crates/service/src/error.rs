@@ -66,6 +66,14 @@ impl ApiError {
         )
     }
 
+    /// 413 when a declared `Content-Length` is over `limit`.
+    pub fn check_length(declared: Option<u64>, limit: u64) -> Result<(), Self> {
+        match declared {
+            Some(length) if length > limit => Err(Self::too_large(limit)),
+            _ => Ok(()),
+        }
+    }
+
     /// 429: throttled; try again after `seconds`.
     pub fn throttled(seconds: u64) -> Self {
         let mut error = Self::new(

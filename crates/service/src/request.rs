@@ -7,6 +7,9 @@ use http::{HeaderMap, Method, StatusCode};
 use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
 use spin_sdk::http::Request;
+use spindrive_domain::ValidationError;
+use spindrive_domain::client::ClientKey;
+use spindrive_domain::file::FileId;
 
 /// A request body as the SDK delivers it.
 pub type Body = spin_sdk::wasip3::http_compat::IncomingRequestBody;
@@ -67,15 +70,53 @@ impl Ctx {
         self.headers.get(name).and_then(|value| value.to_str().ok())
     }
 
-    /// The client's IP address, as the runtime saw it (`spin-client-addr`).
-    pub fn client_ip(&self) -> String {
-        let addr = self.header("spin-client-addr").unwrap_or("unknown");
-        match addr.rsplit_once(':') {
-            Some((ip, port)) if port.bytes().all(|b| b.is_ascii_digit()) => {
-                ip.trim_start_matches('[').trim_end_matches(']').to_owned()
-            }
-            _ => addr.to_owned(),
+    /// Every value of a header, in the order sent.
+    pub fn header_values(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .get_all(name)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .collect()
+    }
+
+    /// Who sent the request, for throttling: the address the runtime saw
+    /// (its `spin-client-addr`, the last one: a client may send its own
+    /// first), or behind `trusted_proxy_hops` proxies the address the
+    /// outermost of them put into `X-Forwarded-For`.
+    pub fn client(&self) -> ClientKey {
+        ClientKey::from_request(
+            &self.header_values("spin-client-addr"),
+            &self.header_values("x-forwarded-for"),
+            self.config.trusted_proxy_hops,
+        )
+    }
+
+    /// The route's `:id` as a file id; anything else names no file (404).
+    pub fn file_id(&self) -> Result<FileId, ApiError> {
+        FileId::parse(self.param("id")).ok_or_else(|| ApiError::not_found("file"))
+    }
+
+    /// The media type to store for an upload: as the client sent it, or
+    /// `application/octet-stream`; at most 255 visible ASCII characters.
+    pub fn content_type(&self) -> Result<String, ApiError> {
+        let Some(value) = self
+            .header("content-type")
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+        else {
+            return Ok("application/octet-stream".to_owned());
+        };
+        if value.len() > 255 || !value.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+            return Err(
+                ValidationError::new("content_type", "must be at most 255 visible ASCII characters").into(),
+            );
         }
+        Ok(value.to_owned())
+    }
+
+    /// The body's declared `Content-Length`, if any and well-formed.
+    pub fn declared_length(&self) -> Option<u64> {
+        self.header("content-length").and_then(|value| value.parse().ok())
     }
 
     /// The raw body, for handlers that stream it.
@@ -99,8 +140,7 @@ impl Ctx {
                 "send the body as application/json",
             ));
         }
-        let declared = self.header("content-length").and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|length| length > limit) {
+        if self.declared_length().is_some_and(|length| length > limit) {
             return Err(ApiError::too_large(limit));
         }
         let mut body = self

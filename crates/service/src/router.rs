@@ -61,9 +61,6 @@ pub async fn serve<E: Copy>(
     handle: impl AsyncFnOnce(E, Ctx) -> Result<Reply, ApiError>,
 ) -> Reply {
     let path = request.uri().path().to_owned();
-    if path == "/healthz" {
-        return crate::response::json(&serde_json::json!({ "status": "ok" }));
-    }
     let mut allowed = Vec::new();
     let mut found = None;
     for (method, pattern, endpoint) in routes {

@@ -11,35 +11,11 @@ use spin_sdk::pg::ParameterValue;
 use spindrive_domain::file::FileId;
 use spindrive_service::db::{Db, column};
 use spindrive_service::request::Body;
-use spindrive_service::{ApiError, Caller, Config, Ctx};
+use spindrive_service::{ApiError, Caller, Config};
+use std::time::{Duration, Instant};
 
 /// Bytes per stored chunk.
 pub const CHUNK_BYTES: usize = 1 << 20;
-
-/// The media type to store: as the client sent it, or
-/// `application/octet-stream`; at most 255 visible ASCII characters.
-pub fn content_type(header: Option<&str>) -> Result<String, ApiError> {
-    let Some(value) = header.map(str::trim).filter(|v| !v.is_empty()) else {
-        return Ok("application/octet-stream".to_owned());
-    };
-    if value.len() > 255 || !value.bytes().all(|b| (b' '..=b'~').contains(&b)) {
-        return Err(spindrive_domain::ValidationError::new(
-            "content_type",
-            "must be at most 255 visible ASCII characters",
-        )
-        .into());
-    }
-    Ok(value.to_owned())
-}
-
-/// 413 before reading a byte when `Content-Length` is over the limit.
-pub fn check_declared_length(ctx: &Ctx) -> Result<(), ApiError> {
-    let limit = ctx.config.max_upload_bytes;
-    match ctx.header("content-length").map(str::parse::<u64>) {
-        Some(Ok(length)) if length > limit => Err(ApiError::too_large(limit)),
-        _ => Ok(()),
-    }
-}
 
 /// Content staged by an upload, not yet visible.
 pub struct Staged {
@@ -52,11 +28,85 @@ fn key(storage_key: &str) -> ParameterValue {
     ParameterValue::Uuid(storage_key.to_owned())
 }
 
-/// Streams `body` into staged chunks; at most `limit` bytes (413 beyond,
-/// with nothing kept). Any failure removes what was staged.
-pub async fn stage(db: &Db, config: &Config, owner: Caller, mut body: Body) -> Result<Staged, ApiError> {
+/// How many bytes an upload may bring, and why.
+#[derive(Clone, Copy, Debug)]
+pub struct Allowance {
+    pub bytes: u64,
+    /// The owner's quota (not the upload size limit) sets `bytes`.
+    pub by_quota: bool,
+}
+
+impl Allowance {
+    /// 413 before reading a byte when the declared length is over.
+    pub fn check_declared(self, content_length: Option<u64>) -> Result<(), ApiError> {
+        match content_length {
+            Some(length) if length > self.bytes => Err(self.refusal()),
+            _ => Ok(()),
+        }
+    }
+
+    /// What going over this allowance answers: 413 either way.
+    pub fn refusal(self) -> ApiError {
+        if self.by_quota {
+            quota_exceeded()
+        } else {
+            ApiError::too_large(self.bytes)
+        }
+    }
+}
+
+/// 413: the owner's storage quota would be exceeded.
+pub fn quota_exceeded() -> ApiError {
+    ApiError::new(
+        http::StatusCode::PAYLOAD_TOO_LARGE,
+        "quota_exceeded",
+        "the file does not fit in the owner's storage quota",
+    )
+}
+
+/// What `owner_id` may still store: the upload limit, or less if the
+/// quota is nearer; `replacing` bytes are given back by the upload.
+pub async fn allowance(
+    db: &Db,
+    config: &Config,
+    owner_id: i64,
+    replacing: i64,
+) -> Result<Allowance, ApiError> {
+    let row = db
+        .row(
+            "SELECT greatest(coalesce(quota_bytes, $2) - used_bytes + $3, 0) AS free FROM users WHERE id = $1",
+            &[
+                ParameterValue::Int64(owner_id),
+                ParameterValue::Int64(config.default_quota_bytes),
+                ParameterValue::Int64(replacing),
+            ],
+        )
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    let free = column::<i64>(&row, "free")? as u64;
+    Ok(if free < config.max_upload_bytes {
+        Allowance {
+            bytes: free,
+            by_quota: true,
+        }
+    } else {
+        Allowance {
+            bytes: config.max_upload_bytes,
+            by_quota: false,
+        }
+    })
+}
+
+/// Streams `body` into staged chunks; at most `allowance` bytes (413
+/// beyond, with nothing kept). Any failure removes what was staged.
+pub async fn stage(
+    db: &Db,
+    config: &Config,
+    owner: Caller,
+    mut body: Body,
+    allowance: Allowance,
+) -> Result<Staged, ApiError> {
     sweep(db, config).await?;
-    let limit = config.max_upload_bytes;
     let row = db
         .row(
             "INSERT INTO uploads (storage_key, user_id) VALUES (gen_random_uuid(), $1) RETURNING storage_key::text AS storage_key",
@@ -65,7 +115,8 @@ pub async fn stage(db: &Db, config: &Config, owner: Caller, mut body: Body) -> R
         .await?
         .ok_or_else(|| ApiError::internal("INSERT returned no row"))?;
     let storage_key: String = column(&row, "storage_key")?;
-    match stream_chunks(db, &storage_key, &mut body, limit).await {
+    let progress_every = Duration::from_secs((config.upload_stale_seconds / 4).clamp(1, 60) as u64);
+    match stream_chunks(db, &storage_key, &mut body, allowance, progress_every).await {
         Ok((size, sha256)) => Ok(Staged {
             storage_key,
             size,
@@ -82,12 +133,14 @@ async fn stream_chunks(
     db: &Db,
     storage_key: &str,
     body: &mut Body,
-    limit: u64,
+    allowance: Allowance,
+    progress_every: Duration,
 ) -> Result<(i64, [u8; 32]), ApiError> {
     let mut hasher = Sha256::new();
     let mut buffer: Vec<u8> = Vec::with_capacity(CHUNK_BYTES);
     let mut total: u64 = 0;
     let mut seq: i32 = 0;
+    let mut last_progress = Instant::now();
     loop {
         let frame = match body.frame().await {
             None => break,
@@ -101,8 +154,14 @@ async fn stream_chunks(
         };
         let Ok(mut data) = frame.into_data() else { continue };
         total += data.len() as u64;
-        if total > limit {
-            return Err(ApiError::too_large(limit));
+        if total > allowance.bytes {
+            return Err(allowance.refusal());
+        }
+        // A slow upload that is still moving is never swept, whether or
+        // not it has filled a chunk since.
+        if last_progress.elapsed() >= progress_every {
+            touch(db, storage_key).await?;
+            last_progress = Instant::now();
         }
         hasher.update(&data);
         while !data.is_empty() {
@@ -136,6 +195,20 @@ async fn write_chunk(db: &Db, storage_key: &str, seq: i32, data: Vec<u8>) -> Res
         )
         .await?;
     if written == 0 {
+        return Err(upload_expired());
+    }
+    Ok(())
+}
+
+/// Records progress on an upload; 408 if the sweep took it meanwhile.
+async fn touch(db: &Db, storage_key: &str) -> Result<(), ApiError> {
+    let live = db
+        .execute(
+            "UPDATE uploads SET last_write_at = (now() AT TIME ZONE 'utc') WHERE storage_key = $1",
+            &[key(storage_key)],
+        )
+        .await?;
+    if live == 0 {
         return Err(upload_expired());
     }
     Ok(())
@@ -184,6 +257,7 @@ pub async fn publish_new(
     staged: &Staged,
     file_name: &str,
     content_type: &str,
+    default_quota: i64,
 ) -> Result<String, ApiError> {
     let published = db
         .transaction(async |db| {
@@ -210,6 +284,7 @@ pub async fn publish_new(
                 &[ParameterValue::Uuid(id.clone()), ParameterValue::Int64(owner.id)],
             )
             .await?;
+            within_quota(db, owner.id, default_quota).await?;
             Ok(id)
         })
         .await;
@@ -219,34 +294,84 @@ pub async fn publish_new(
     published
 }
 
+/// 413 unless the owner's files fit in their quota. Called after the
+/// change, in its transaction: the usage trigger holds the owner's row, so
+/// racing uploads are judged one after another on their combined usage.
+async fn within_quota(db: &Db, owner_id: i64, default_quota: i64) -> Result<(), ApiError> {
+    let row = db
+        .row(
+            "SELECT used_bytes <= coalesce(quota_bytes, $2) AS fits FROM users WHERE id = $1",
+            &[
+                ParameterValue::Int64(owner_id),
+                ParameterValue::Int64(default_quota),
+            ],
+        )
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    if column::<bool>(&row, "fits")? {
+        Ok(())
+    } else {
+        Err(quota_exceeded())
+    }
+}
+
+/// A content replacement: which file, and the content it must still have
+/// (`If-Match`), if the client said.
+pub struct Replacement<'a> {
+    pub file: &'a FileId,
+    pub owner_id: i64,
+    /// The SHA-256 (hex) the content must still have.
+    pub expected_sha256: Option<&'a str>,
+    pub content_type: &'a str,
+    pub default_quota: i64,
+}
+
+/// 412: the resource changed since the client read it.
+pub fn precondition_failed() -> ApiError {
+    ApiError::new(
+        http::StatusCode::PRECONDITION_FAILED,
+        "precondition_failed",
+        "the file changed since you read it (If-Match); fetch it again",
+    )
+}
+
 /// Swaps a file's content for staged content in one transaction: readers
 /// see the old bytes or the new, never a mix (old chunks stay until swept).
+/// With an expected digest, the swap happens only if the content is still
+/// that one (412 otherwise), checked by the UPDATE itself.
 pub async fn publish_replacement(
     db: &Db,
-    file: &FileId,
     staged: &Staged,
-    content_type: &str,
+    replacement: &Replacement<'_>,
 ) -> Result<(), ApiError> {
+    let file = replacement.file;
     let replaced = db
         .transaction(async |db| {
             claim(db, staged).await?;
             let changed = db
                 .execute(
                     "UPDATE files SET file_path = 'pg:' || $2, file_size = $3, content_type = $4, sha256 = $5, \
-                     updated_at = (now() AT TIME ZONE 'utc') WHERE id = $1",
+                     updated_at = (now() AT TIME ZONE 'utc') WHERE id = $1 AND ($6::text IS NULL OR encode(sha256, 'hex') = $6)",
                     &[
                         ParameterValue::Uuid(file.as_ref().to_owned()),
                         ParameterValue::Str(staged.storage_key.clone()),
                         ParameterValue::Int64(staged.size),
-                        ParameterValue::Str(content_type.to_owned()),
+                        ParameterValue::Str(replacement.content_type.to_owned()),
                         ParameterValue::Binary(staged.sha256.to_vec()),
+                        replacement
+                            .expected_sha256
+                            .map_or(ParameterValue::DbNull, |sha| ParameterValue::Str(sha.to_owned())),
                     ],
                 )
                 .await?;
             if changed == 0 {
-                return Err(ApiError::not_found("file"));
+                return Err(if crate::files::exists(db, file).await? {
+                    precondition_failed()
+                } else {
+                    ApiError::not_found("file")
+                });
             }
-            Ok(())
+            within_quota(db, replacement.owner_id, replacement.default_quota).await
         })
         .await;
     if replaced.is_err() {
@@ -273,22 +398,15 @@ pub async fn remove_released(db: &Db, storage_key: &str) -> Result<(), ApiError>
     .await
 }
 
-/// Removes abandoned uploads and released content past its grace period.
+/// Removes abandoned uploads and released content past its grace period
+/// (the database's `sweep_content`, which the schedule also runs).
 pub async fn sweep(db: &Db, config: &Config) -> Result<(), ApiError> {
-    let stale = ParameterValue::Floating64(config.upload_stale_seconds as f64);
     db.execute(
-        "WITH gone AS (DELETE FROM uploads WHERE last_write_at < (now() AT TIME ZONE 'utc') - make_interval(secs => $1) \
-             RETURNING storage_key) \
-         DELETE FROM file_chunks WHERE storage_key IN (SELECT storage_key FROM gone)",
-        &[stale],
-    )
-    .await?;
-    let grace = ParameterValue::Floating64(config.release_grace_seconds as f64);
-    db.execute(
-        "WITH gone AS (DELETE FROM released_content WHERE released_at < (now() AT TIME ZONE 'utc') - make_interval(secs => $1) \
-             RETURNING storage_key) \
-         DELETE FROM file_chunks WHERE storage_key IN (SELECT storage_key FROM gone)",
-        &[grace],
+        "SELECT sweep_content($1, $2)",
+        &[
+            ParameterValue::Floating64(config.upload_stale_seconds as f64),
+            ParameterValue::Floating64(config.release_grace_seconds as f64),
+        ],
     )
     .await?;
     Ok(())

@@ -7,9 +7,8 @@ use serde_json::{Value, json};
 use spin_sdk::pg::{ParameterValue, Row};
 use spindrive_domain::file::{Access, FileId, FileName, Level};
 use spindrive_domain::time::rfc3339;
-use spindrive_service::auth::authenticate;
 use spindrive_service::db::{Db, column};
-use spindrive_service::{ApiError, Caller, Ctx};
+use spindrive_service::{ApiError, Caller};
 
 /// A file's metadata and what the caller holds on it.
 #[derive(Clone, Debug)]
@@ -24,6 +23,8 @@ pub struct VisibleFile {
     pub owner_username: String,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Bumped by every change to the row: the metadata's ETag.
+    pub version: i64,
     /// Where the content is (the key of `pg:<key>`).
     pub storage_key: String,
     pub access: Access,
@@ -31,7 +32,7 @@ pub struct VisibleFile {
 
 /// `$1` is the caller's id; the grant joined is the caller's own.
 const SELECT_WITH_ACCESS: &str = "SELECT f.id::text AS id, f.file_name, f.file_size, f.content_type, \
-     encode(f.sha256, 'hex') AS sha256, f.is_shared, f.created_at, f.updated_at, \
+     encode(f.sha256, 'hex') AS sha256, f.is_shared, f.created_at, f.updated_at, f.version, \
      substr(f.file_path, 4) AS storage_key, u.id AS owner_id, u.username AS owner_username, \
      g.permission AS grant_level \
      FROM files f JOIN users u ON u.id = f.user_id \
@@ -58,6 +59,7 @@ impl VisibleFile {
             owner_username: column(row, "owner_username")?,
             created_at: column(row, "created_at")?,
             updated_at: column(row, "updated_at")?,
+            version: column(row, "version")?,
             storage_key: column(row, "storage_key")?,
             access: Access::of(caller.role, owner_id == caller.id, grant),
         })
@@ -77,6 +79,11 @@ impl VisibleFile {
             "created_at": rfc3339(self.created_at),
             "updated_at": rfc3339(self.updated_at),
         })
+    }
+
+    /// The strong ETag of the metadata (`/api/files/:id`).
+    pub fn metadata_etag(&self) -> String {
+        format!("\"v{}\"", self.version)
     }
 
     /// 404 unless the caller may act at `level` (invisible and forbidden
@@ -106,17 +113,24 @@ pub async fn visible(db: &Db, caller: Caller, id: &FileId) -> Result<Option<Visi
     Ok(file.filter(|f| f.access.is_visible()))
 }
 
-/// The file named by the route's `:id`, visible to the caller at `level`;
-/// otherwise 404, whether it is missing, hidden or merely forbidden.
-pub async fn in_path(ctx: &Ctx, level: Level) -> Result<(Db, Caller, VisibleFile), ApiError> {
-    let id = FileId::parse(ctx.param("id")).ok_or_else(|| ApiError::not_found("file"))?;
-    let db = Db::connect(&ctx.config).await?;
-    let caller = authenticate(ctx, &db).await?;
-    let file = visible(&db, caller, &id)
+/// The file with `id`, visible to the caller at `level`; otherwise 404,
+/// whether it is missing, hidden or merely forbidden.
+pub async fn visible_at(db: &Db, caller: Caller, id: &FileId, level: Level) -> Result<VisibleFile, ApiError> {
+    visible(db, caller, id)
         .await?
         .ok_or_else(|| ApiError::not_found("file"))?
-        .require(level)?;
-    Ok((db, caller, file))
+        .require(level)
+}
+
+/// Whether a file with `id` exists (whoever may see it).
+pub async fn exists(db: &Db, id: &FileId) -> Result<bool, ApiError> {
+    Ok(db
+        .row(
+            "SELECT 1 AS one FROM files WHERE id = $1",
+            &[ParameterValue::Uuid(id.as_ref().to_owned())],
+        )
+        .await?
+        .is_some())
 }
 
 /// Which files a list covers.
@@ -248,28 +262,36 @@ pub fn position_after(file: &VisibleFile, listing: &Listing) -> Position {
 /// Timestamps in cursors, to the microsecond.
 const POSITION_TIME: &str = "%Y-%m-%dT%H:%M:%S%.f";
 
-/// Renames a file; `None` if it no longer exists.
-pub async fn rename(db: &Db, id: &FileId, name: &FileName) -> Result<bool, ApiError> {
+/// Renames a file, if it still has metadata version `expected` when one
+/// is given (`If-Match`, checked by the UPDATE itself: 412 otherwise).
+pub async fn rename(db: &Db, id: &FileId, name: &FileName, expected: Option<i64>) -> Result<(), ApiError> {
     let changed = db
         .execute(
-            "UPDATE files SET file_name = $2, updated_at = (now() AT TIME ZONE 'utc') WHERE id = $1",
+            "UPDATE files SET file_name = $2, updated_at = (now() AT TIME ZONE 'utc') \
+             WHERE id = $1 AND ($3::bigint IS NULL OR version = $3)",
             &[
                 ParameterValue::Uuid(id.as_ref().to_owned()),
                 ParameterValue::Str(name.as_ref().to_owned()),
+                expected.map_or(ParameterValue::DbNull, ParameterValue::Int64),
             ],
         )
         .await?;
-    Ok(changed > 0)
+    match changed {
+        0 if exists(db, id).await? => Err(crate::content::precondition_failed()),
+        0 => Err(ApiError::not_found("file")),
+        _ => Ok(()),
+    }
 }
 
-/// Deletes a file (its grants go with it; its content is released by the
-/// database trigger). Returns whether it existed.
-pub async fn delete(db: &Db, id: &FileId) -> Result<bool, ApiError> {
-    let deleted = db
-        .execute(
-            "DELETE FROM files WHERE id = $1",
+/// Deletes a file (its grants go with it) and returns the storage key of
+/// the content it pointed to at the moment of deletion, which the caller
+/// removes; `None` if it was already gone.
+pub async fn delete(db: &Db, id: &FileId) -> Result<Option<String>, ApiError> {
+    let row = db
+        .row(
+            "DELETE FROM files WHERE id = $1 RETURNING substr(file_path, 4) AS storage_key",
             &[ParameterValue::Uuid(id.as_ref().to_owned())],
         )
         .await?;
-    Ok(deleted > 0)
+    row.map(|row| column(&row, "storage_key")).transpose()
 }

@@ -4,6 +4,8 @@ use chrono::NaiveDateTime;
 use serde_json::{Value, json};
 use spin_sdk::pg::ParameterValue;
 use spindrive_domain::account::{Email, Role, Username};
+use spindrive_domain::client::ClientKey;
+use spindrive_domain::throttle;
 use spindrive_domain::time::rfc3339;
 use spindrive_service::ApiError;
 use spindrive_service::auth::SESSION_ACCOUNT;
@@ -17,12 +19,17 @@ pub struct User {
     pub email: String,
     pub role: Role,
     pub disabled: bool,
+    /// Storage allowed, if an administrator set it (else the default).
+    pub quota_bytes: Option<i64>,
+    /// Storage used by the files the user owns.
+    pub used_bytes: i64,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
 
 /// The columns every `User` is read from.
-const USER_COLUMNS: &str = "id, username, email, role, disabled, created_at, updated_at";
+const USER_COLUMNS: &str =
+    "id, username, email, role, disabled, quota_bytes, used_bytes, created_at, updated_at";
 
 /// Unique constraints, as the API reports them.
 pub const CONFLICTS: &[(&str, &str, &str)] = &[
@@ -43,25 +50,32 @@ impl User {
             email: column(row, "email")?,
             role: Role::parse(&role).map_err(ApiError::internal)?,
             disabled: column(row, "disabled")?,
+            quota_bytes: column(row, "quota_bytes")?,
+            used_bytes: column(row, "used_bytes")?,
             created_at: column(row, "created_at")?,
             updated_at: column(row, "updated_at")?,
         })
     }
 
-    /// The JSON the API returns; the email only for the user and admins.
-    pub fn to_json(&self, show_email: bool) -> Value {
-        let mut user = json!({
+    /// The quota in force: the user's own, or `default`.
+    pub fn quota(&self, default: i64) -> i64 {
+        self.quota_bytes.unwrap_or(default)
+    }
+
+    /// The account as the user and administrators see it (email, storage).
+    pub fn to_json(&self, default_quota: i64) -> Value {
+        json!({
             "id": self.id,
             "username": self.username,
+            "email": self.email,
             "role": self.role.as_str(),
             "disabled": self.disabled,
+            "usage": self.used_bytes,
+            "quota": self.quota(default_quota),
+            "quota_is_default": self.quota_bytes.is_none(),
             "created_at": rfc3339(self.created_at),
             "updated_at": rfc3339(self.updated_at),
-        });
-        if show_email {
-            user["email"] = self.email.clone().into();
-        }
-        user
+        })
     }
 }
 
@@ -69,37 +83,72 @@ fn text(value: &str) -> ParameterValue {
     ParameterValue::Str(value.to_owned())
 }
 
+/// Why a registration was refused.
+pub enum Refusal {
+    /// Registration is closed and an account exists already.
+    Closed,
+    /// This client registered too many accounts lately; retry after the seconds.
+    Throttled(u64),
+}
+
+/// Seconds since the oldest of this client's registrations in the window.
+const RECENT_REGISTRATIONS: &str = "SELECT EXISTS (SELECT 1 FROM users) AS any_user, count(*) AS recent, \
+     coalesce(floor(extract(epoch FROM (now() AT TIME ZONE 'utc') - min(registered_at))), 0)::bigint AS oldest_age \
+     FROM registrations WHERE client = $1 AND registered_at > (now() AT TIME ZONE 'utc') - make_interval(secs => $2)";
+
 /// Creates an account; the very first one becomes an admin. Registrations
-/// are serialised so two first registrations cannot both become admins.
+/// are serialised (one lock), and every rule is checked inside that same
+/// transaction: two racing first registrations cannot both become admins,
+/// nor both pass a closed registration or a client's last free slot.
 pub async fn create(
     db: &Db,
     username: &Username,
     email: &Email,
     password_hash: &str,
-) -> Result<User, ApiError> {
+    registration_open: bool,
+    client: &ClientKey,
+) -> Result<Result<User, Refusal>, ApiError> {
+    let window = ParameterValue::Floating64(throttle::WINDOW_SECONDS as f64);
     db.transaction(async |db| {
         db.execute("SELECT pg_advisory_xact_lock(hashtext('spindrive.users.create'))", &[])
             .await?;
         let row = db
+            .row(RECENT_REGISTRATIONS, &[text(client.as_ref()), window.clone()])
+            .await?
+            .ok_or_else(|| ApiError::internal("count returned no row"))?;
+        let any_user: bool = column(&row, "any_user")?;
+        if any_user && !registration_open {
+            return Ok(Err(Refusal::Closed));
+        }
+        if let Some(seconds) = throttle::registration_wait(column(&row, "recent")?, column(&row, "oldest_age")?) {
+            return Ok(Err(Refusal::Throttled(seconds)));
+        }
+        let row = db
             .row(
                 &format!(
-                    "INSERT INTO users (username, email, password, role) \
-                     SELECT $1, $2, $3, CASE WHEN EXISTS (SELECT 1 FROM users) THEN 'viewer' ELSE 'admin' END \
+                    "INSERT INTO users (username, email, password, role) VALUES ($1, $2, $3, $4) \
                      RETURNING {USER_COLUMNS}"
                 ),
-                &[text(username.as_ref()), text(email.as_ref()), text(password_hash)],
+                &[
+                    text(username.as_ref()),
+                    text(email.as_ref()),
+                    text(password_hash),
+                    text(if any_user { "viewer" } else { "admin" }),
+                ],
             )
             .await
             .map_err(|err| err.conflict_on(CONFLICTS))?
             .ok_or_else(|| ApiError::internal("INSERT returned no row"))?;
-        User::from_row(&row)
+        db.execute(
+            "DELETE FROM registrations WHERE registered_at <= (now() AT TIME ZONE 'utc') - make_interval(secs => $1)",
+            &[window.clone()],
+        )
+        .await?;
+        db.execute("INSERT INTO registrations (client) VALUES ($1)", &[text(client.as_ref())])
+            .await?;
+        User::from_row(&row).map(Ok)
     })
     .await
-}
-
-/// Whether any account exists.
-pub async fn any_exist(db: &Db) -> Result<bool, ApiError> {
-    Ok(db.row("SELECT 1 AS one FROM users LIMIT 1", &[]).await?.is_some())
 }
 
 /// The account behind a live session token (not expired, not disabled).
@@ -182,23 +231,33 @@ pub async fn set_email(db: &Db, id: i64, email: &Email) -> Result<Option<User>, 
     row.as_ref().map(User::from_row).transpose()
 }
 
-/// Changes role and/or disabled; `None` leaves a field as it is.
-pub async fn update_admin_fields(
-    db: &Db,
-    id: i64,
-    role: Option<Role>,
-    disabled: Option<bool>,
-) -> Result<Option<User>, ApiError> {
+/// What an administrator changes on an account; `None` leaves a field as
+/// it is, and `quota_bytes: Some(None)` returns the user to the default.
+pub struct AdminChange {
+    pub role: Option<Role>,
+    pub disabled: Option<bool>,
+    pub quota_bytes: Option<Option<i64>>,
+}
+
+pub async fn update_admin_fields(db: &Db, id: i64, change: &AdminChange) -> Result<Option<User>, ApiError> {
     let row = db
         .row(
             &format!(
                 "UPDATE users SET role = coalesce($2, role), disabled = coalesce($3, disabled), \
+                 quota_bytes = CASE WHEN $4 THEN $5 ELSE quota_bytes END, \
                  updated_at = (now() AT TIME ZONE 'utc') WHERE id = $1 RETURNING {USER_COLUMNS}"
             ),
             &[
                 ParameterValue::Int64(id),
-                role.map_or(ParameterValue::DbNull, |r| text(r.as_str())),
-                disabled.map_or(ParameterValue::DbNull, ParameterValue::Boolean),
+                change.role.map_or(ParameterValue::DbNull, |r| text(r.as_str())),
+                change
+                    .disabled
+                    .map_or(ParameterValue::DbNull, ParameterValue::Boolean),
+                ParameterValue::Boolean(change.quota_bytes.is_some()),
+                change
+                    .quota_bytes
+                    .flatten()
+                    .map_or(ParameterValue::DbNull, ParameterValue::Int64),
             ],
         )
         .await?;
@@ -210,6 +269,18 @@ pub async fn delete(db: &Db, id: i64) -> Result<bool, ApiError> {
         .execute("DELETE FROM users WHERE id = $1", &[ParameterValue::Int64(id)])
         .await?
         > 0)
+}
+
+/// Serialises changes to who administers (role, disabled, deletion) until
+/// the transaction ends, so concurrent demotions each see the other's
+/// outcome and cannot together leave no administrator.
+pub async fn lock_administration(db: &Db) -> Result<(), ApiError> {
+    db.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('spindrive.users.admins'))",
+        &[],
+    )
+    .await?;
+    Ok(())
 }
 
 /// Enabled administrators left; an admin change may never make it zero.
