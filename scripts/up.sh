@@ -7,9 +7,16 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 listen=${LISTEN:-127.0.0.1:3000}
 
+started_pg= sweeper=
+cleanup() {
+    if [[ -n $sweeper ]]; then kill "$sweeper" 2>/dev/null || true; fi
+    if [[ -n $started_pg ]]; then scripts/pg.sh stop; echo "stopped PostgreSQL"; fi
+}
+trap cleanup EXIT
+
 if [[ -z ${SPIN_VARIABLE_DB_HOST:-} ]]; then
     export PG_STATE_DIR=$root/.state/pg PG_PORT=${SPIN_VARIABLE_DB_PORT:-55432}
-    trap 'scripts/pg.sh stop; echo "stopped PostgreSQL"' EXIT
+    started_pg=1
     scripts/pg.sh start
     admin=$(scripts/pg.sh url)
     secret=$PG_STATE_DIR/app-password
@@ -22,10 +29,22 @@ SELECT 'CREATE DATABASE spindrive OWNER spindrive'
  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'spindrive') \gexec
 SQL
     export SPIN_VARIABLE_DB_PORT=$PG_PORT SPIN_VARIABLE_DB_PASSWORD=$password
-    migrations/migrate.sh "postgres://spindrive:$password@127.0.0.1:$PG_PORT/spindrive"
+    app_url="postgres://spindrive:$password@127.0.0.1:$PG_PORT/spindrive"
 else
-    migrations/migrate.sh "postgres://${SPIN_VARIABLE_DB_USER:-spindrive}:${SPIN_VARIABLE_DB_PASSWORD:?set SPIN_VARIABLE_DB_PASSWORD}@$SPIN_VARIABLE_DB_HOST:${SPIN_VARIABLE_DB_PORT:-5432}/${SPIN_VARIABLE_DB_NAME:-spindrive}"
+    app_url="postgres://${SPIN_VARIABLE_DB_USER:-spindrive}:${SPIN_VARIABLE_DB_PASSWORD:?set SPIN_VARIABLE_DB_PASSWORD}@$SPIN_VARIABLE_DB_HOST:${SPIN_VARIABLE_DB_PORT:-5432}/${SPIN_VARIABLE_DB_NAME:-spindrive}"
 fi
+migrations/migrate.sh "$app_url"
+
+# The content sweep on a schedule (uploads also run it), so space from
+# abandoned uploads and deleted files comes back while the app is idle.
+(
+    while sleep 60; do
+        UPLOAD_STALE_SECONDS=${SPIN_VARIABLE_UPLOAD_STALE_SECONDS:-600} \
+            RELEASE_GRACE_SECONDS=${SPIN_VARIABLE_RELEASE_GRACE_SECONDS:-600} \
+            migrations/sweep.sh "$app_url" || echo "sweep failed; retrying in a minute" >&2
+    done
+) &
+sweeper=$!
 
 base=http://$listen
 cat <<HELP

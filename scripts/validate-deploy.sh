@@ -8,13 +8,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 if ! command -v kubectl >/dev/null; then
-    cat >&2 <<'EOF'
-error: kubectl not found; it renders deploy/spinkube (`kubectl kustomize`).
-Install it from the Kubernetes package repository (https://kubernetes.io/docs/tasks/tools/,
-"Install using native package management": pkgs.k8s.io, then `apt-get install kubectl`),
-or put any kubectl >= 1.27 binary on PATH.
-EOF
-    exit 1
+    # Debian packages kubectl; elsewhere see https://kubernetes.io/docs/tasks/tools/.
+    "$root/scripts/install-deps.sh" kubectl
 fi
 
 # Python tools in a project venv, (re)installed only when the pins change.

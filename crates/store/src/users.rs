@@ -141,7 +141,7 @@ pub async fn create(
             .ok_or_else(|| ApiError::internal("INSERT returned no row"))?;
         db.execute(
             "DELETE FROM registrations WHERE registered_at <= (now() AT TIME ZONE 'utc') - make_interval(secs => $1)",
-            &[window.clone()],
+            std::slice::from_ref(&window),
         )
         .await?;
         db.execute("INSERT INTO registrations (client) VALUES ($1)", &[text(client.as_ref())])
