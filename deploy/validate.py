@@ -39,10 +39,10 @@ SECRET_KEYS_ANNOTATION = "spindrive.io/keys"
 def check_migrations_listed(report):
     kustomization = yaml.safe_load((ROOT / "migrations" / "kustomization.yaml").read_text())
     listed = {f for generator in kustomization["configMapGenerator"] for f in generator["files"]}
-    present = {"migrate.sh"} | {p.name for p in (ROOT / "migrations").glob("[0-9][0-9][0-9][0-9]_*.sql")}
+    present = {"migrate.sh", "sweep.sh"} | {p.name for p in (ROOT / "migrations").glob("[0-9][0-9][0-9][0-9]_*.sql")}
     if listed != present:
         report.fail(
-            "migrations/kustomization.yaml must list exactly migrate.sh and every NNNN_*.sql: "
+            "migrations/kustomization.yaml must list exactly migrate.sh, sweep.sh and every NNNN_*.sql: "
             f"missing {sorted(present - listed)}, extra {sorted(listed - present)}"
         )
     return f"migrations/kustomization.yaml ships all {len(present) - 1} migrations and migrate.sh"

@@ -354,3 +354,139 @@ async fn a_slow_upload_that_keeps_moving_is_never_swept() {
     assert_eq!(status, StatusCode::CREATED, "{file}");
     assert_eq!(file["size"], 2400);
 }
+
+/// The 99th percentile of `samples` latencies of `GET /api/auth/me`, all 200.
+async fn me_p99(app: &TestApp, token: &str, samples: usize) -> std::time::Duration {
+    let client = reqwest::Client::new();
+    let mut latencies = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let started = std::time::Instant::now();
+        let response = client
+            .get(app.host.url("/api/auth/me"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.bytes().await.unwrap();
+        latencies.push(started.elapsed());
+    }
+    latencies.sort();
+    latencies[samples * 99 / 100 - 1]
+}
+
+#[tokio::test]
+async fn a_hundred_slow_downloads_do_not_stall_other_requests() {
+    let app = spawn_app();
+    let user = app.user("sloane").await;
+    let (status, file) = app.upload(&user.token, "big.bin", vec![9u8; 4 << 20]).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let id = file["id"].as_str().unwrap().to_owned();
+    let normal = me_p99(&app, &user.token, 200).await;
+
+    // 100 clients reading at 10 KiB/s, more than Spin's pool holds (64).
+    let stop = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let readers: Vec<_> = (0..100)
+        .map(|_| {
+            let url = app.host.url(&format!("/api/files/{id}/content"));
+            let token = user.token.clone();
+            tokio::spawn(async move {
+                let mut response = reqwest::Client::new()
+                    .get(url)
+                    .bearer_auth(token)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), StatusCode::OK);
+                let mut read = 0usize;
+                while std::time::Instant::now() < stop {
+                    match response.chunk().await.unwrap() {
+                        Some(bytes) => {
+                            read += bytes.len();
+                            tokio::time::sleep(std::time::Duration::from_millis(
+                                bytes.len() as u64 * 1000 / 10240,
+                            ))
+                            .await;
+                        }
+                        None => break,
+                    }
+                }
+                read
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let loaded = me_p99(&app, &user.token, 200).await;
+    let mut still_reading = 0;
+    for reader in readers {
+        let read = reader.await.unwrap();
+        assert!(read > 0);
+        still_reading += usize::from(read < 4 << 20);
+    }
+    assert_eq!(
+        still_reading, 100,
+        "every slow download was still streaming while measured"
+    );
+    // A 15 ms floor on the baseline: other tests run beside this one.
+    let bound = normal.max(std::time::Duration::from_millis(15)) * 3;
+    eprintln!("me p99: {normal:?} alone, {loaded:?} beside 100 slow downloads (bound {bound:?})");
+    assert!(
+        loaded <= bound,
+        "me p99 {loaded:?} > {bound:?} (normal {normal:?})"
+    );
+}
+
+#[tokio::test]
+async fn an_exhausted_pool_answers_503_after_a_bounded_wait() {
+    // A pool of two that would wait ten minutes, as Spin's waits forever.
+    let app = crate::helpers::spawn_app_with(|host| {
+        host.arg("--pg-pool-size")
+            .arg("2")
+            .arg("--pg-pool-timeout")
+            .arg("10m")
+            .arg("--variable")
+            .arg("db_checkout_timeout_ms=1000")
+    });
+    let user = app.user("pia").await;
+    // Two requests take both connections and wait on a lock; the third
+    // finds the pool empty.
+    let mut locker = std::process::Command::new("psql")
+        .args(["-X", "-q", &app.db.url(), "-c"])
+        .arg("BEGIN; LOCK TABLE sessions IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(5); COMMIT;")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    while app.sql("SELECT count(*) FROM pg_locks WHERE relation = 'sessions'::regclass AND mode = 'AccessExclusiveLock' AND granted") != "1" {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let me = || async {
+        let started = std::time::Instant::now();
+        let response = reqwest::Client::new()
+            .get(app.host.url("/api/auth/me"))
+            .bearer_auth(&user.token)
+            .send()
+            .await
+            .unwrap();
+        (
+            response.status(),
+            response.headers().get("retry-after").cloned(),
+            started.elapsed(),
+        )
+    };
+    let (a, b, c) = tokio::join!(me(), me(), me());
+    locker.wait().unwrap();
+    let mut replies = [a, b, c];
+    replies.sort_by_key(|r| r.0);
+    assert_eq!(
+        replies.iter().map(|r| r.0).collect::<Vec<_>>(),
+        [200, 200, 503],
+        "{replies:?}"
+    );
+    let refused = &replies[2];
+    assert_eq!(refused.1.as_ref().unwrap(), "1");
+    assert!(
+        refused.2 < std::time::Duration::from_secs(4),
+        "refused after {:?}",
+        refused.2
+    );
+}

@@ -19,7 +19,7 @@ use spindrive_domain::file::Level;
 use spindrive_service::auth::authenticated;
 use spindrive_service::response::{BoxError, Reply, empty, json};
 use spindrive_service::router::Route;
-use spindrive_service::{ApiError, Caller, Ctx, Db};
+use spindrive_service::{ApiError, Caller, Config, Ctx, Db};
 use spindrive_store::content::{self, ContentReader};
 use spindrive_store::files::{self, VisibleFile};
 
@@ -59,7 +59,7 @@ async fn file_in_path(ctx: &Ctx, level: Level) -> Result<(Db, Caller, VisibleFil
 }
 
 async fn download(ctx: &Ctx, with_body: bool) -> Result<Reply, ApiError> {
-    let (db, _, file) = file_in_path(ctx, Level::Read).await?;
+    let (_, _, file) = file_in_path(ctx, Level::Read).await?;
     let etag = download::etag(&file.sha256);
     let mut reply = http::Response::new(empty());
     let headers = reply.headers_mut();
@@ -132,7 +132,7 @@ async fn download(ctx: &Ctx, with_body: bool) -> Result<Reply, ApiError> {
     );
     headers.insert(CONTENT_LENGTH, HeaderValue::from(end - start));
     if with_body && end > start {
-        *reply.body_mut() = content_stream(db, file, start, end);
+        *reply.body_mut() = content_stream(ctx.config.clone(), file, start, end);
     }
     Ok(reply)
 }
@@ -141,8 +141,13 @@ async fn download(ctx: &Ctx, with_body: bool) -> Result<Reply, ApiError> {
 /// takes them: memory stays at one chunk whatever the file's size. A chunk
 /// that has gone (the file was deleted mid-download) ends the body with an
 /// error, so the client sees a broken transfer, never wrong bytes.
-fn content_stream(db: Db, file: VisibleFile, start: u64, end: u64) -> spindrive_service::response::ReplyBody {
-    let reader = ContentReader::new(db, file, start, end);
+fn content_stream(
+    config: Config,
+    file: VisibleFile,
+    start: u64,
+    end: u64,
+) -> spindrive_service::response::ReplyBody {
+    let reader = ContentReader::new(config, file, start, end);
     let chunks = stream::unfold(reader, |mut reader| async move {
         let chunk = match reader.next().await? {
             Ok(data) => Ok(http_body::Frame::data(Bytes::from(data))),
@@ -173,7 +178,10 @@ async fn replace(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let body = ctx
         .take_body()
         .ok_or_else(|| ApiError::internal("body taken twice"))?;
-    let staged = content::stage(&db, config, caller, body, allowance).await?;
+    // The request's connection goes back to the pool while the body arrives.
+    drop(db);
+    let staged = content::stage(config, caller, body, allowance).await?;
+    let db = Db::connect(config).await?;
     let replacement = content::Replacement {
         file: &file.id,
         owner_id: file.owner_id,

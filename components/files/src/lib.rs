@@ -62,7 +62,10 @@ async fn upload(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let body = ctx
         .take_body()
         .ok_or_else(|| ApiError::internal("body taken twice"))?;
-    let staged = content::stage(&db, config, caller, body, allowance).await?;
+    // The request's connection goes back to the pool while the body arrives.
+    drop(db);
+    let staged = content::stage(config, caller, body, allowance).await?;
+    let db = Db::connect(config).await?;
     let id = content::publish_new(
         &db,
         caller,

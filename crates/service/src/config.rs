@@ -31,6 +31,8 @@ pub struct Config {
     pub trusted_proxy_hops: usize,
     /// Storage per user unless an administrator set another.
     pub default_quota_bytes: i64,
+    /// How long a request waits for a pooled database connection.
+    pub db_checkout_timeout: std::time::Duration,
 }
 
 /// Everything but the password, which never reaches a log.
@@ -51,6 +53,7 @@ impl std::fmt::Debug for Config {
             .field("release_grace_seconds", &self.release_grace_seconds)
             .field("trusted_proxy_hops", &self.trusted_proxy_hops)
             .field("default_quota_bytes", &self.default_quota_bytes)
+            .field("db_checkout_timeout", &self.db_checkout_timeout)
             .finish()
     }
 }
@@ -97,6 +100,7 @@ impl Config {
             release_grace_seconds: number("release_grace_seconds").await?,
             trusted_proxy_hops: number("trusted_proxy_hops").await?,
             default_quota_bytes: number("default_quota_bytes").await?,
+            db_checkout_timeout: std::time::Duration::from_millis(number("db_checkout_timeout_ms").await?),
         })
     }
 

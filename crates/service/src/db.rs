@@ -4,7 +4,7 @@
 
 use crate::config::Config;
 use crate::error::ApiError;
-use http::StatusCode;
+use futures::future::Either;
 use spin_sdk::pg::{self, Connection, Decode, ParameterValue, Row};
 
 /// A request's database connection.
@@ -70,28 +70,41 @@ impl From<DbError> for ApiError {
     fn from(error: DbError) -> Self {
         if error.unavailable {
             eprintln!("database unavailable: {error}");
-            let mut unavailable = ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
+            return ApiError::unavailable(
                 "database_unavailable",
                 "the database is unavailable; retry shortly",
             );
-            unavailable.retry_after = Some(1);
-            return unavailable;
         }
         ApiError::internal(error)
     }
 }
 
 impl Db {
-    /// Opens a connection with the configured address.
+    /// Takes a connection from the runtime's pool, waiting at most
+    /// `db_checkout_timeout_ms`: Spin's pool (64 connections an address)
+    /// waits without limit, so when it is exhausted a request answers 503
+    /// with `Retry-After` instead of hanging.
     pub async fn connect(config: &Config) -> Result<Self, ApiError> {
-        let connection = Connection::open(config.db_address()).await.map_err(|error| {
-            ApiError::from(DbError {
+        let open = std::pin::pin!(Connection::open(config.db_address()));
+        let deadline = std::pin::pin!(spin_sdk::time::sleep(config.db_checkout_timeout));
+        match futures::future::select(open, deadline).await {
+            Either::Left((Ok(connection), _)) => Ok(Db { connection }),
+            Either::Left((Err(error), _)) => Err(DbError {
                 error,
                 unavailable: true,
-            })
-        })?;
-        Ok(Db { connection })
+            }
+            .into()),
+            Either::Right(_) => {
+                eprintln!(
+                    "no database connection free within {:?}",
+                    config.db_checkout_timeout
+                );
+                Err(ApiError::unavailable(
+                    "busy",
+                    "the service is busy; retry shortly",
+                ))
+            }
+        }
     }
 
     /// Classifies a failed statement. A server error says what it is by its

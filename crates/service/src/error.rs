@@ -85,6 +85,13 @@ impl ApiError {
         error
     }
 
+    /// 503: try again in a second.
+    pub fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
+        let mut error = Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message);
+        error.retry_after = Some(1);
+        error
+    }
+
     /// 500: our fault. The cause goes to the log, not the client.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         eprintln!("internal error: {cause}");

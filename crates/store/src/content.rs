@@ -99,14 +99,18 @@ pub async fn allowance(
 
 /// Streams `body` into staged chunks; at most `allowance` bytes (413
 /// beyond, with nothing kept). Any failure removes what was staged.
+///
+/// No database connection is held while the client sends: each chunk
+/// (and each progress mark) takes one from the runtime's pool and gives it
+/// back, so slow uploads cannot drain the pool every request shares.
 pub async fn stage(
-    db: &Db,
     config: &Config,
     owner: Caller,
     mut body: Body,
     allowance: Allowance,
 ) -> Result<Staged, ApiError> {
-    sweep(db, config).await?;
+    let db = Db::connect(config).await?;
+    sweep(&db, config).await?;
     let row = db
         .row(
             "INSERT INTO uploads (storage_key, user_id) VALUES (gen_random_uuid(), $1) RETURNING storage_key::text AS storage_key",
@@ -115,22 +119,23 @@ pub async fn stage(
         .await?
         .ok_or_else(|| ApiError::internal("INSERT returned no row"))?;
     let storage_key: String = column(&row, "storage_key")?;
+    drop(db);
     let progress_every = Duration::from_secs((config.upload_stale_seconds / 4).clamp(1, 60) as u64);
-    match stream_chunks(db, &storage_key, &mut body, allowance, progress_every).await {
+    match stream_chunks(config, &storage_key, &mut body, allowance, progress_every).await {
         Ok((size, sha256)) => Ok(Staged {
             storage_key,
             size,
             sha256,
         }),
         Err(error) => {
-            discard(db, &storage_key).await?;
+            discard(&Db::connect(config).await?, &storage_key).await?;
             Err(error)
         }
     }
 }
 
 async fn stream_chunks(
-    db: &Db,
+    config: &Config,
     storage_key: &str,
     body: &mut Body,
     allowance: Allowance,
@@ -160,7 +165,7 @@ async fn stream_chunks(
         // A slow upload that is still moving is never swept, whether or
         // not it has filled a chunk since.
         if last_progress.elapsed() >= progress_every {
-            touch(db, storage_key).await?;
+            touch(&Db::connect(config).await?, storage_key).await?;
             last_progress = Instant::now();
         }
         hasher.update(&data);
@@ -168,14 +173,15 @@ async fn stream_chunks(
             let take = (CHUNK_BYTES - buffer.len()).min(data.len());
             buffer.extend_from_slice(&data.split_to(take));
             if buffer.len() == CHUNK_BYTES {
-                write_chunk(db, storage_key, seq, std::mem::take(&mut buffer)).await?;
+                let db = Db::connect(config).await?;
+                write_chunk(&db, storage_key, seq, std::mem::take(&mut buffer)).await?;
                 buffer.reserve(CHUNK_BYTES);
                 seq += 1;
             }
         }
     }
     if !buffer.is_empty() {
-        write_chunk(db, storage_key, seq, buffer).await?;
+        write_chunk(&Db::connect(config).await?, storage_key, seq, buffer).await?;
     }
     Ok((total as i64, hasher.finalize().into()))
 }
@@ -414,9 +420,11 @@ pub async fn sweep(db: &Db, config: &Config) -> Result<(), ApiError> {
 
 /// Reads bytes `start..end` of a file's content in order, a chunk (or the
 /// part of one at either end of the range) per `next`, each its own short
-/// statement: no transaction or snapshot is held while the client reads.
+/// statement on a connection taken from the runtime's pool for just that
+/// chunk: no connection, transaction or snapshot is held while the client
+/// reads, so slow downloads cannot drain the pool every request shares.
 pub struct ContentReader {
-    db: Db,
+    config: Config,
     file: VisibleFile,
     offset: u64,
     end: u64,
@@ -424,9 +432,9 @@ pub struct ContentReader {
 
 impl ContentReader {
     /// `start..end` must lie within the file.
-    pub fn new(db: Db, file: VisibleFile, start: u64, end: u64) -> Self {
+    pub fn new(config: Config, file: VisibleFile, start: u64, end: u64) -> Self {
         ContentReader {
-            db,
+            config,
             file,
             offset: start,
             end,
@@ -442,7 +450,10 @@ impl ContentReader {
         let chunk = CHUNK_BYTES as u64;
         let (seq, within) = (self.offset / chunk, self.offset % chunk);
         let len = (chunk - within).min(self.end - self.offset);
-        let read = read(&self.db, &self.file, seq as i32, within as i32, len as i32).await;
+        let read = match Db::connect(&self.config).await {
+            Ok(db) => read(&db, &self.file, seq as i32, within as i32, len as i32).await,
+            Err(error) => Err(error),
+        };
         self.offset = match &read {
             Ok(_) => self.offset + len,
             Err(_) => self.end,
