@@ -245,6 +245,34 @@ def check_migration_job(objects, report):
     return "migration Job targets the database, role and Secret the SpinApps use"
 
 
+# Spin's Postgres pool opens up to 64 connections per component and address
+# in each pod (hard-coded in Spin 4.0.2; one component per SpinApp here).
+SPIN_POOL_SIZE = 64
+# Superuser slots, Patroni's own sessions, the migration Job, the sweep.
+CONNECTION_HEADROOM = 20
+
+
+def check_connection_budget(objects, report):
+    """Every pod's full pool, plus headroom, fits in max_connections."""
+    apps = [o for o in objects if o["kind"] == "SpinApp"]
+    pods = sum(app["spec"].get("replicas", 1) for app in apps)
+    statefulset = next((o for o in objects if o["kind"] == "StatefulSet" and o["metadata"]["name"] == "spindrive-pg"), None)
+    if statefulset is None:
+        report.fail("StatefulSet spindrive-pg missing from the base")
+        return None
+    container = statefulset["spec"]["template"]["spec"]["containers"][0]
+    spilo = next((e.get("value") for e in container.get("env", []) if e["name"] == "SPILO_CONFIGURATION"), None)
+    config = yaml.safe_load(spilo or "{}")
+    limit = int(config["bootstrap"]["dcs"]["postgresql"]["parameters"]["max_connections"])
+    needed = pods * SPIN_POOL_SIZE + CONNECTION_HEADROOM
+    if needed > limit:
+        report.fail(
+            f"{pods} Spin pods x {SPIN_POOL_SIZE} pooled connections + {CONNECTION_HEADROOM} headroom = {needed} "
+            f"exceeds Postgres max_connections {limit} (deploy/spinkube/README.md, Connections)"
+        )
+    return f"connections: {pods} Spin pods x {SPIN_POOL_SIZE} + {CONNECTION_HEADROOM} = {needed} <= max_connections {limit}"
+
+
 # --- policies ------------------------------------------------------------------
 
 
@@ -288,6 +316,7 @@ def main(argv):
     report.run(check_spin_apps, objects)
     report.run(check_secret_refs, objects)
     report.run(check_migration_job, objects)
+    report.run(check_connection_budget, objects)
     report.run(check_policies, rendered)
     if report.errors:
         print(f"deploy/spinkube: {len(report.errors)} problem(s), see FAIL above")

@@ -109,8 +109,8 @@ impl Db {
 
     /// Classifies a failed statement. A server error says what it is by its
     /// SQLSTATE: 25006 is a write that reached a member still read-only
-    /// just after promotion, 57P0x an administrator or crash shutdown, 08xxx
-    /// a connection failure. A failure without one (a client-side error)
+    /// just after promotion, 53300 a server out of connection slots, 57P0x
+    /// an administrator or crash shutdown, 08xxx a connection failure. A failure without one (a client-side error)
     /// is either our bug or a lost connection; asking the same connection
     /// again tells them apart without reading any error text.
     async fn failed(&self, error: pg::Error) -> DbError {
@@ -118,7 +118,7 @@ impl Db {
             pg::Error::PgError(pg::PgError::ConnectionFailed(_)) => true,
             pg::Error::PgError(pg::PgError::QueryFailed(pg::QueryError::DbError(db))) => {
                 let code = db.code.as_str();
-                code == "25006" || code.starts_with("57P0") || code.starts_with("08")
+                code == "25006" || code == "53300" || code.starts_with("57P0") || code.starts_with("08")
             }
             pg::Error::PgError(pg::PgError::QueryFailed(pg::QueryError::Text(_))) => {
                 self.connection.execute("SELECT 1", vec![]).await.is_err()
