@@ -8,7 +8,8 @@ WASM_TARGET := wasm32-wasip2
 # Every crate under components/ and tests/fixtures/ is a wasm component,
 # named like its directory.
 WASM_PACKAGES := $(notdir $(patsubst %/Cargo.toml,%,$(wildcard components/*/Cargo.toml tests/fixtures/*/Cargo.toml)))
-# Shared crates that depend on spin-sdk build only for wasm32-wasip2.
+# Shared crates that depend on spin-sdk: they ship inside the components,
+# and their unit tests (which call no host interface) also run natively.
 WASM_LIBRARIES := spindrive-service spindrive-store
 WASM_FLAGS := --release --target $(WASM_TARGET) $(addprefix -p ,$(WASM_PACKAGES))
 APT_TEST_PACKAGES := postgresql postgresql-contrib
@@ -50,6 +51,8 @@ up: components host ## Serve the app on http://127.0.0.1:3000 (Ctrl-C stops it)
 # tests, so wasmtime is compiled once per run.
 test: validate-deploy components lint ## Build everything and run every test
 	scripts/with-services.sh $(CARGO) test --release
+	# The crates that build only into components carry unit tests too.
+	$(CARGO) test --release $(addprefix -p ,$(WASM_LIBRARIES))
 	# The domain rules again, compiled to the target the components ship on.
 	CARGO_TARGET_WASM32_WASIP2_RUNNER=$(CURDIR)/target/release/wasi-test-runner \
 		$(CARGO) test --release --target wasm32-wasip2 -p spindrive-domain

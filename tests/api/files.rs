@@ -342,8 +342,52 @@ async fn concurrent_replace_and_download_never_mix_bytes() {
         seen
     };
     let ((), seen) = tokio::join!(writer, reader);
-    eprintln!("downloads saw version a {} times, b {} times", seen[0], seen[1]);
+    assert_eq!(seen[0] + seen[1], 24);
     assert_eq!(app.count("uploads"), 0);
+
+    // The overlap made certain: a download paused after its first bytes,
+    // a replacement committed meanwhile, then the rest read. 16 MiB is far
+    // more than the socket buffers hold, so most chunks are read from the
+    // database after the swap, and must still be the old version's.
+    let big = [vec![b'c'; 16 * CHUNK], vec![b'd'; 16 * CHUNK]];
+    let (_, file) = app.upload(&user.token, "paused.bin", big[0].clone()).await;
+    let id = file["id"].as_str().unwrap().to_owned();
+    let mut paused = reqwest::Client::new()
+        .get(app.host.url(&format!("/api/files/{id}/content")))
+        .bearer_auth(&user.token)
+        .send()
+        .await
+        .unwrap();
+    let old_etag = paused.headers()["etag"].to_str().unwrap().to_owned();
+    let old_key = app.sql(&format!(
+        "SELECT substr(file_path, 4) FROM files WHERE id = '{id}'"
+    ));
+    let mut received = paused.chunk().await.unwrap().unwrap().to_vec();
+    let replaced = reqwest::Client::new()
+        .put(app.host.url(&format!("/api/files/{id}/content")))
+        .bearer_auth(&user.token)
+        .body(big[1].clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replaced.status(), StatusCode::OK);
+    assert_ne!(replaced.headers()["etag"].to_str().unwrap(), old_etag);
+    assert_eq!(
+        app.sql(&format!(
+            "SELECT count(*) FROM released_content WHERE storage_key = '{old_key}'"
+        )),
+        "1",
+        "the old content was released while the download was open"
+    );
+    while let Some(bytes) = paused.chunk().await.unwrap() {
+        received.extend_from_slice(&bytes);
+    }
+    assert!(
+        received == big[0],
+        "the download that overlapped the swap got the old version whole"
+    );
+    let (_, _, after) = app.download(&user.token, &id).await;
+    assert!(after == big[1], "a download after the swap gets the new version");
 }
 
 #[tokio::test]
