@@ -210,7 +210,7 @@ async fn confirm_password(ctx: &Ctx, db: &Db, caller: Caller, password: &str) ->
     if !verify_password(password, stored.as_deref()) {
         return Err(ValidationError::new("current_password", "is not the current password").into());
     }
-    login_failures::succeeded(db, &user.username, &client).await
+    Ok(login_failures::succeeded(db, &user.username, &client).await?)
 }
 
 #[derive(Deserialize)]
@@ -248,11 +248,8 @@ async fn list_users(ctx: &Ctx) -> Result<Reply, ApiError> {
         None => 0,
     };
     let (db, _) = admin(ctx).await?;
-    let mut page = users::page(&db, after, limit + 1).await?;
-    let next_cursor = (page.len() as i64 > limit).then(|| {
-        page.truncate(limit as usize);
-        paging::encode_cursor(&page.last().map_or(after, |u| u.id))
-    });
+    let rows = users::page(&db, after, paging::rows_to_fetch(limit)).await?;
+    let (page, next_cursor) = paging::page(rows, limit, |user| user.id);
     Ok(json(&json!({
         "users": page.iter().map(|u| u.to_json(ctx.config.default_quota_bytes)).collect::<Vec<_>>(),
         "next_cursor": next_cursor,
@@ -312,7 +309,7 @@ async fn update_user(ctx: &mut Ctx) -> Result<Reply, ApiError> {
             if user.disabled {
                 sessions::revoke_all_but(db, id, None).await?;
             }
-            Ok(user)
+            Ok::<_, ApiError>(user)
         })
         .await?;
     Ok(json(&user.to_json(ctx.config.default_quota_bytes)))

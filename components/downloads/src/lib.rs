@@ -21,6 +21,7 @@ use spindrive_service::response::{BoxError, Reply, empty, json};
 use spindrive_service::router::Route;
 use spindrive_service::{ApiError, Caller, Config, Ctx, Db};
 use spindrive_store::content::{self, ContentReader};
+use spindrive_store::error::StoreError;
 use spindrive_store::files::{self, VisibleFile};
 
 #[derive(Clone, Copy)]
@@ -151,7 +152,7 @@ fn content_stream(
     let chunks = stream::unfold(reader, |mut reader| async move {
         let chunk = match reader.next().await? {
             Ok(data) => Ok(http_body::Frame::data(Bytes::from(data))),
-            Err(error) => Err(BoxError::from(error.message)),
+            Err(error) => Err(BoxError::from(ApiError::from(error).message)),
         };
         Some((chunk, reader))
     });
@@ -170,7 +171,7 @@ async fn replace(ctx: &mut Ctx) -> Result<Reply, ApiError> {
         Some(header) if download::if_match_holds(header, &download::etag(&file.sha256)) => {
             Some(file.sha256.as_str())
         }
-        Some(_) => return Err(content::precondition_failed()),
+        Some(_) => return Err(StoreError::PreconditionFailed.into()),
         None => None,
     };
     let allowance = content::allowance(&db, config, file.owner_id, file.size).await?;

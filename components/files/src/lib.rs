@@ -19,6 +19,7 @@ use spindrive_service::response::{created, json, no_content};
 use spindrive_service::router::Route;
 use spindrive_service::{ApiError, Ctx, Db, Reply};
 use spindrive_store::content;
+use spindrive_store::error::StoreError;
 use spindrive_store::files::{self, Listing, Position, Scope, Sort};
 
 #[derive(Clone, Copy)]
@@ -123,13 +124,13 @@ async fn list(ctx: &Ctx) -> Result<Reply, ApiError> {
         .query("cursor")
         .map(paging::decode_cursor::<Position>)
         .transpose()?;
-    let mut listing = Listing {
+    let limit = paging::limit(ctx.query("limit"))?;
+    let listing = Listing {
         scope,
         sort,
         descending,
         query,
         after,
-        limit: paging::limit(ctx.query("limit"))?,
     };
     if let Some(after) = &listing.after
         && (after.scope, after.sort, after.descending, &after.query)
@@ -138,17 +139,8 @@ async fn list(ctx: &Ctx) -> Result<Reply, ApiError> {
         return Err(ValidationError::new("cursor", "belongs to another list").into());
     }
     let (db, caller) = authenticated(ctx).await?;
-    let limit = listing.limit;
-    listing.limit += 1;
-    let mut page = files::page(&db, caller, &listing).await?;
-    listing.limit = limit;
-    let next_cursor = (page.len() as i64 > limit).then(|| {
-        page.truncate(limit as usize);
-        paging::encode_cursor(&files::position_after(
-            page.last().expect("a full page"),
-            &listing,
-        ))
-    });
+    let rows = files::page(&db, caller, &listing, paging::rows_to_fetch(limit)).await?;
+    let (page, next_cursor) = paging::page(rows, limit, |file| files::position_after(file, &listing));
     Ok(json(&json!({
         "files": page.iter().map(files::VisibleFile::to_json).collect::<Vec<_>>(),
         "next_cursor": next_cursor,
@@ -188,7 +180,7 @@ async fn rename(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     // The version read above must still be the file's when it is renamed.
     let expected = match ctx.header("if-match") {
         Some(header) if download::if_match_holds(header, &file.metadata_etag()) => Some(file.version),
-        Some(_) => return Err(content::precondition_failed()),
+        Some(_) => return Err(StoreError::PreconditionFailed.into()),
         None => None,
     };
     files::rename(&db, &file.id, &name, expected).await?;

@@ -35,6 +35,29 @@ pub fn decode_cursor<T: DeserializeOwned>(cursor: &str) -> Result<T, ValidationE
     serde_json::from_slice(&bytes).map_err(|_| invalid())
 }
 
+/// How many rows a list query asks for: one more than the page holds, so
+/// the page knows whether another follows.
+pub fn rows_to_fetch(limit: i64) -> i64 {
+    limit + 1
+}
+
+/// A page from the rows a list query returned (asked with
+/// [`rows_to_fetch`]): at most `limit` of them, and the cursor after the
+/// last when more follow.
+pub fn page<T, P: Serialize>(
+    mut rows: Vec<T>,
+    limit: i64,
+    position: impl Fn(&T) -> P,
+) -> (Vec<T>, Option<String>) {
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit.max(0) as usize);
+    let cursor = rows
+        .last()
+        .filter(|_| more)
+        .map(|last| encode_cursor(&position(last)));
+    (rows, cursor)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,6 +69,17 @@ mod tests {
         for bad in ["0", "1001", "-1", "ten", ""] {
             assert_eq!(limit(Some(bad)).unwrap_err().field, "limit", "{bad}");
         }
+    }
+
+    #[test]
+    fn a_page_trims_the_extra_row_and_points_after_its_last() {
+        let (rows, cursor) = page(vec![1, 2, 3], 2, |n| *n);
+        assert_eq!(rows, [1, 2]);
+        assert_eq!(decode_cursor::<i32>(&cursor.unwrap()).unwrap(), 2);
+        let (rows, cursor) = page(vec![1, 2], 2, |n| *n);
+        assert_eq!((rows, cursor), (vec![1, 2], None));
+        assert_eq!(page(Vec::<i32>::new(), 2, |n| *n), (vec![], None));
+        assert_eq!(rows_to_fetch(50), 51);
     }
 
     #[test]

@@ -118,3 +118,32 @@ impl Config {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_the_database_password() {
+        let config = Config {
+            db_host: "db".into(),
+            db_port: "5432".into(),
+            db_name: "spindrive".into(),
+            db_user: "spindrive".into(),
+            db_password: "hunter2-secret".into(),
+            db_sslmode: "disable".into(),
+            max_json_bytes: 1,
+            max_upload_bytes: 1,
+            session_lifetime_seconds: 1,
+            registration_open: true,
+            upload_stale_seconds: 1,
+            release_grace_seconds: 1,
+            trusted_proxy_hops: 0,
+            default_quota_bytes: 1,
+            db_checkout_timeout: std::time::Duration::from_secs(1),
+        };
+        let shown = format!("{config:?} {config:#?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("<redacted>") && shown.contains("db_host"));
+    }
+}

@@ -53,16 +53,13 @@ impl DbError {
         self.unavailable
     }
 
-    /// Maps a unique violation of one of `constraints` (name, code,
-    /// message) to 409; anything else as usual.
-    pub fn conflict_on(self, constraints: &[(&str, &'static str, &str)]) -> ApiError {
-        if self.code() == Some("23505")
-            && let Some(name) = self.constraint()
-            && let Some((_, code, message)) = constraints.iter().find(|(n, _, _)| *n == name)
-        {
-            return ApiError::conflict(code, *message);
+    /// The constraint a unique violation broke, if that is what failed.
+    pub fn unique_violation(&self) -> Option<&str> {
+        if self.code() == Some("23505") {
+            self.constraint()
+        } else {
+            None
         }
-        self.into()
     }
 }
 
@@ -84,27 +81,21 @@ impl Db {
     /// `db_checkout_timeout_ms`: Spin's pool (64 connections an address)
     /// waits without limit, so when it is exhausted a request answers 503
     /// with `Retry-After` instead of hanging.
-    pub async fn connect(config: &Config) -> Result<Self, ApiError> {
+    pub async fn connect(config: &Config) -> Result<Self, DbError> {
         let open = std::pin::pin!(Connection::open(config.db_address()));
         let deadline = std::pin::pin!(spin_sdk::time::sleep(config.db_checkout_timeout));
-        match futures::future::select(open, deadline).await {
-            Either::Left((Ok(connection), _)) => Ok(Db { connection }),
-            Either::Left((Err(error), _)) => Err(DbError {
-                error,
-                unavailable: true,
-            }
-            .into()),
-            Either::Right(_) => {
-                eprintln!(
-                    "no database connection free within {:?}",
-                    config.db_checkout_timeout
-                );
-                Err(ApiError::unavailable(
-                    "busy",
-                    "the service is busy; retry shortly",
-                ))
-            }
-        }
+        let error = match futures::future::select(open, deadline).await {
+            Either::Left((Ok(connection), _)) => return Ok(Db { connection }),
+            Either::Left((Err(error), _)) => error,
+            Either::Right(_) => pg::Error::PgError(pg::PgError::ConnectionFailed(format!(
+                "no pooled connection free within {:?}",
+                config.db_checkout_timeout
+            ))),
+        };
+        Err(DbError {
+            error,
+            unavailable: true,
+        })
     }
 
     /// Classifies a failed statement. A server error says what it is by its
@@ -179,10 +170,10 @@ impl Db {
 
     /// Runs `work` in a transaction that is always finished: committed if
     /// it succeeds, rolled back if it fails.
-    pub async fn transaction<T>(
+    pub async fn transaction<T, E: From<DbError>>(
         &self,
-        work: impl AsyncFnOnce(&Db) -> Result<T, ApiError>,
-    ) -> Result<T, ApiError> {
+        work: impl AsyncFnOnce(&Db) -> Result<T, E>,
+    ) -> Result<T, E> {
         self.execute("BEGIN", &[]).await?;
         match work(self).await {
             Ok(value) => {
@@ -200,7 +191,9 @@ impl Db {
 }
 
 /// A column of a row, typed; a missing column or wrong type is our bug (500).
-pub fn column<T: Decode>(row: &Row, name: &str) -> Result<T, ApiError> {
-    row.get::<T>(name)
-        .ok_or_else(|| ApiError::internal(format!("column {name} is missing or of another type")))
+pub fn column<T: Decode>(row: &Row, name: &str) -> Result<T, DbError> {
+    row.get::<T>(name).ok_or_else(|| DbError {
+        error: pg::Error::Decode(format!("column {name} is missing or of another type")),
+        unavailable: false,
+    })
 }

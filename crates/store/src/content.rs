@@ -4,6 +4,7 @@
 //! short transaction. A failed or oversized upload is removed at once; one
 //! the component never finished (a crash) is swept when idle too long.
 
+use crate::error::StoreError;
 use crate::files::VisibleFile;
 use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
@@ -11,7 +12,7 @@ use spin_sdk::pg::ParameterValue;
 use spindrive_domain::file::FileId;
 use spindrive_service::db::{Db, column};
 use spindrive_service::request::Body;
-use spindrive_service::{ApiError, Caller, Config};
+use spindrive_service::{Caller, Config};
 use std::time::{Duration, Instant};
 
 /// Bytes per stored chunk.
@@ -38,30 +39,21 @@ pub struct Allowance {
 
 impl Allowance {
     /// 413 before reading a byte when the declared length is over.
-    pub fn check_declared(self, content_length: Option<u64>) -> Result<(), ApiError> {
+    pub fn check_declared(self, content_length: Option<u64>) -> Result<(), StoreError> {
         match content_length {
             Some(length) if length > self.bytes => Err(self.refusal()),
             _ => Ok(()),
         }
     }
 
-    /// What going over this allowance answers: 413 either way.
-    pub fn refusal(self) -> ApiError {
+    /// What going over this allowance is.
+    pub fn refusal(self) -> StoreError {
         if self.by_quota {
-            quota_exceeded()
+            StoreError::QuotaExceeded
         } else {
-            ApiError::too_large(self.bytes)
+            StoreError::TooLarge(self.bytes)
         }
     }
-}
-
-/// 413: the owner's storage quota would be exceeded.
-pub fn quota_exceeded() -> ApiError {
-    ApiError::new(
-        http::StatusCode::PAYLOAD_TOO_LARGE,
-        "quota_exceeded",
-        "the file does not fit in the owner's storage quota",
-    )
 }
 
 /// What `owner_id` may still store: the upload limit, or less if the
@@ -71,7 +63,7 @@ pub async fn allowance(
     config: &Config,
     owner_id: i64,
     replacing: i64,
-) -> Result<Allowance, ApiError> {
+) -> Result<Allowance, StoreError> {
     let row = db
         .row(
             "SELECT greatest(coalesce(quota_bytes, $2) - used_bytes + $3, 0) AS free FROM users WHERE id = $1",
@@ -82,7 +74,7 @@ pub async fn allowance(
             ],
         )
         .await?
-        .ok_or_else(|| ApiError::not_found("user"))?;
+        .ok_or(StoreError::NotFound("user"))?;
     let free = column::<i64>(&row, "free")? as u64;
     Ok(if free < config.max_upload_bytes {
         Allowance {
@@ -108,7 +100,7 @@ pub async fn stage(
     owner: Caller,
     mut body: Body,
     allowance: Allowance,
-) -> Result<Staged, ApiError> {
+) -> Result<Staged, StoreError> {
     let db = Db::connect(config).await?;
     sweep(&db, config).await?;
     let row = db
@@ -117,7 +109,7 @@ pub async fn stage(
             &[ParameterValue::Int64(owner.id)],
         )
         .await?
-        .ok_or_else(|| ApiError::internal("INSERT returned no row"))?;
+        .ok_or_else(|| StoreError::corrupt("INSERT returned no row"))?;
     let storage_key: String = column(&row, "storage_key")?;
     drop(db);
     let progress_every = Duration::from_secs((config.upload_stale_seconds / 4).clamp(1, 60) as u64);
@@ -140,7 +132,7 @@ async fn stream_chunks(
     body: &mut Body,
     allowance: Allowance,
     progress_every: Duration,
-) -> Result<(i64, [u8; 32]), ApiError> {
+) -> Result<(i64, [u8; 32]), StoreError> {
     let mut hasher = Sha256::new();
     let mut buffer: Vec<u8> = Vec::with_capacity(CHUNK_BYTES);
     let mut total: u64 = 0;
@@ -151,10 +143,7 @@ async fn stream_chunks(
             None => break,
             Some(Ok(frame)) => frame,
             Some(Err(_)) => {
-                return Err(ApiError::bad_request(
-                    "upload_interrupted",
-                    "the upload ended before its body was complete",
-                ));
+                return Err(StoreError::UploadInterrupted);
             }
         };
         let Ok(mut data) = frame.into_data() else { continue };
@@ -187,7 +176,7 @@ async fn stream_chunks(
 }
 
 /// Writes one chunk while the upload is still live (not swept).
-async fn write_chunk(db: &Db, storage_key: &str, seq: i32, data: Vec<u8>) -> Result<(), ApiError> {
+async fn write_chunk(db: &Db, storage_key: &str, seq: i32, data: Vec<u8>) -> Result<(), StoreError> {
     let written = db
         .execute(
             "WITH live AS (UPDATE uploads SET last_write_at = (now() AT TIME ZONE 'utc') \
@@ -201,13 +190,13 @@ async fn write_chunk(db: &Db, storage_key: &str, seq: i32, data: Vec<u8>) -> Res
         )
         .await?;
     if written == 0 {
-        return Err(upload_expired());
+        return Err(StoreError::UploadExpired);
     }
     Ok(())
 }
 
 /// Records progress on an upload; 408 if the sweep took it meanwhile.
-async fn touch(db: &Db, storage_key: &str) -> Result<(), ApiError> {
+async fn touch(db: &Db, storage_key: &str) -> Result<(), StoreError> {
     let live = db
         .execute(
             "UPDATE uploads SET last_write_at = (now() AT TIME ZONE 'utc') WHERE storage_key = $1",
@@ -215,22 +204,13 @@ async fn touch(db: &Db, storage_key: &str) -> Result<(), ApiError> {
         )
         .await?;
     if live == 0 {
-        return Err(upload_expired());
+        return Err(StoreError::UploadExpired);
     }
     Ok(())
 }
 
-/// 408: the sweep discarded this upload while it was idle.
-fn upload_expired() -> ApiError {
-    ApiError::new(
-        http::StatusCode::REQUEST_TIMEOUT,
-        "upload_expired",
-        "the upload was idle too long and was discarded",
-    )
-}
-
 /// Removes staged content that will never be published.
-pub async fn discard(db: &Db, storage_key: &str) -> Result<(), ApiError> {
+pub async fn discard(db: &Db, storage_key: &str) -> Result<(), StoreError> {
     db.execute(
         "DELETE FROM file_chunks WHERE storage_key = $1",
         &[key(storage_key)],
@@ -242,7 +222,7 @@ pub async fn discard(db: &Db, storage_key: &str) -> Result<(), ApiError> {
 }
 
 /// Ends staging inside a publishing transaction; 408 if swept meanwhile.
-async fn claim(db: &Db, staged: &Staged) -> Result<(), ApiError> {
+async fn claim(db: &Db, staged: &Staged) -> Result<(), StoreError> {
     let claimed = db
         .execute(
             "DELETE FROM uploads WHERE storage_key = $1",
@@ -250,7 +230,7 @@ async fn claim(db: &Db, staged: &Staged) -> Result<(), ApiError> {
         )
         .await?;
     if claimed == 0 {
-        return Err(upload_expired());
+        return Err(StoreError::UploadExpired);
     }
     Ok(())
 }
@@ -264,7 +244,7 @@ pub async fn publish_new(
     file_name: &str,
     content_type: &str,
     default_quota: i64,
-) -> Result<String, ApiError> {
+) -> Result<String, StoreError> {
     let published = db
         .transaction(async |db| {
             claim(db, staged).await?;
@@ -282,7 +262,7 @@ pub async fn publish_new(
                     ],
                 )
                 .await?
-                .ok_or_else(|| ApiError::internal("INSERT returned no row"))?;
+                .ok_or_else(|| StoreError::corrupt("INSERT returned no row"))?;
             let id: String = column(&row, "id")?;
             db.execute(
                 "INSERT INTO permissions (file_id, user_id, permission, is_owner, granted_by) \
@@ -303,7 +283,7 @@ pub async fn publish_new(
 /// 413 unless the owner's files fit in their quota. Called after the
 /// change, in its transaction: the usage trigger holds the owner's row, so
 /// racing uploads are judged one after another on their combined usage.
-async fn within_quota(db: &Db, owner_id: i64, default_quota: i64) -> Result<(), ApiError> {
+async fn within_quota(db: &Db, owner_id: i64, default_quota: i64) -> Result<(), StoreError> {
     let row = db
         .row(
             "SELECT used_bytes <= coalesce(quota_bytes, $2) AS fits FROM users WHERE id = $1",
@@ -313,11 +293,11 @@ async fn within_quota(db: &Db, owner_id: i64, default_quota: i64) -> Result<(), 
             ],
         )
         .await?
-        .ok_or_else(|| ApiError::not_found("user"))?;
+        .ok_or(StoreError::NotFound("user"))?;
     if column::<bool>(&row, "fits")? {
         Ok(())
     } else {
-        Err(quota_exceeded())
+        Err(StoreError::QuotaExceeded)
     }
 }
 
@@ -332,15 +312,6 @@ pub struct Replacement<'a> {
     pub default_quota: i64,
 }
 
-/// 412: the resource changed since the client read it.
-pub fn precondition_failed() -> ApiError {
-    ApiError::new(
-        http::StatusCode::PRECONDITION_FAILED,
-        "precondition_failed",
-        "the file changed since you read it (If-Match); fetch it again",
-    )
-}
-
 /// Swaps a file's content for staged content in one transaction: readers
 /// see the old bytes or the new, never a mix (old chunks stay until swept).
 /// With an expected digest, the swap happens only if the content is still
@@ -349,7 +320,7 @@ pub async fn publish_replacement(
     db: &Db,
     staged: &Staged,
     replacement: &Replacement<'_>,
-) -> Result<(), ApiError> {
+) -> Result<(), StoreError> {
     let file = replacement.file;
     let replaced = db
         .transaction(async |db| {
@@ -372,9 +343,9 @@ pub async fn publish_replacement(
                 .await?;
             if changed == 0 {
                 return Err(if crate::files::exists(db, file).await? {
-                    precondition_failed()
+                    StoreError::PreconditionFailed
                 } else {
-                    ApiError::not_found("file")
+                    StoreError::NotFound("file")
                 });
             }
             within_quota(db, replacement.owner_id, replacement.default_quota).await
@@ -387,7 +358,7 @@ pub async fn publish_replacement(
 }
 
 /// Removes released content now (a deleted file's bytes).
-pub async fn remove_released(db: &Db, storage_key: &str) -> Result<(), ApiError> {
+pub async fn remove_released(db: &Db, storage_key: &str) -> Result<(), StoreError> {
     db.transaction(async |db| {
         db.execute(
             "DELETE FROM file_chunks WHERE storage_key = $1",
@@ -406,7 +377,7 @@ pub async fn remove_released(db: &Db, storage_key: &str) -> Result<(), ApiError>
 
 /// Removes abandoned uploads and released content past its grace period
 /// (the database's `sweep_content`, which the schedule also runs).
-pub async fn sweep(db: &Db, config: &Config) -> Result<(), ApiError> {
+pub async fn sweep(db: &Db, config: &Config) -> Result<(), StoreError> {
     db.execute(
         "SELECT sweep_content($1, $2)",
         &[
@@ -443,7 +414,7 @@ impl ContentReader {
 
     /// The next piece of the range; `None` once it is all read, or after
     /// an error (a chunk gone because the content was released mid-read).
-    pub async fn next(&mut self) -> Option<Result<Vec<u8>, ApiError>> {
+    pub async fn next(&mut self) -> Option<Result<Vec<u8>, StoreError>> {
         if self.offset >= self.end {
             return None;
         }
@@ -452,7 +423,7 @@ impl ContentReader {
         let len = (chunk - within).min(self.end - self.offset);
         let read = match Db::connect(&self.config).await {
             Ok(db) => read(&db, &self.file, seq as i32, within as i32, len as i32).await,
-            Err(error) => Err(error),
+            Err(error) => Err(error.into()),
         };
         self.offset = match &read {
             Ok(_) => self.offset + len,
@@ -463,7 +434,7 @@ impl ContentReader {
 }
 
 /// `len` bytes of a file's content from byte `offset` of chunk `seq`.
-async fn read(db: &Db, file: &VisibleFile, seq: i32, offset: i32, len: i32) -> Result<Vec<u8>, ApiError> {
+async fn read(db: &Db, file: &VisibleFile, seq: i32, offset: i32, len: i32) -> Result<Vec<u8>, StoreError> {
     let chunk_len = (file.size - i64::from(seq) * CHUNK_BYTES as i64).min(CHUNK_BYTES as i64);
     // A whole chunk is read as stored: `substring` costs Postgres an extra
     // pass over the detoasted value (about 0.8 ms per MiB measured here),
@@ -486,9 +457,9 @@ async fn read(db: &Db, file: &VisibleFile, seq: i32, offset: i32, len: i32) -> R
         )
         .await?
     }
-    .ok_or_else(|| ApiError::internal(format!("chunk {seq} of {} is missing", file.storage_key)))?;
+    .ok_or_else(|| StoreError::corrupt(format!("chunk {seq} of {} is missing", file.storage_key)))?;
     if data.len() != len as usize {
-        return Err(ApiError::internal(format!(
+        return Err(StoreError::corrupt(format!(
             "chunk {seq} of {} is short",
             file.storage_key
         )));

@@ -1,14 +1,15 @@
 //! The `files` table, always read together with the caller's access, so a
 //! file the caller may not see is simply not found.
 
+use crate::error::StoreError;
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use spin_sdk::pg::{ParameterValue, Row};
 use spindrive_domain::file::{Access, FileId, FileName, Level};
 use spindrive_domain::time::rfc3339;
+use spindrive_service::Caller;
 use spindrive_service::db::{Db, column};
-use spindrive_service::{ApiError, Caller};
 
 /// A file's metadata and what the caller holds on it.
 #[derive(Clone, Debug)]
@@ -39,17 +40,17 @@ const SELECT_WITH_ACCESS: &str = "SELECT f.id::text AS id, f.file_name, f.file_s
      LEFT JOIN permissions g ON g.file_id = f.id AND g.user_id = $1 AND NOT g.is_owner";
 
 impl VisibleFile {
-    fn from_row(row: &Row, caller: Caller) -> Result<Self, ApiError> {
+    fn from_row(row: &Row, caller: Caller) -> Result<Self, StoreError> {
         let owner_id: i64 = column(row, "owner_id")?;
         let grant: Option<String> = column(row, "grant_level")?;
         let grant = grant
             .as_deref()
             .map(Level::parse)
             .transpose()
-            .map_err(ApiError::internal)?;
+            .map_err(StoreError::corrupt)?;
         Ok(VisibleFile {
             id: FileId::parse(&column::<String>(row, "id")?)
-                .ok_or_else(|| ApiError::internal("the database holds an invalid file id"))?,
+                .ok_or_else(|| StoreError::corrupt("the database holds an invalid file id"))?,
             file_name: column(row, "file_name")?,
             size: column(row, "file_size")?,
             content_type: column(row, "content_type")?,
@@ -88,11 +89,11 @@ impl VisibleFile {
 
     /// 404 unless the caller may act at `level` (invisible and forbidden
     /// look the same).
-    pub fn require(self, level: Level) -> Result<Self, ApiError> {
+    pub fn require(self, level: Level) -> Result<Self, StoreError> {
         if self.access.allows(level) {
             Ok(self)
         } else {
-            Err(ApiError::not_found("file"))
+            Err(StoreError::NotFound("file"))
         }
     }
 }
@@ -102,7 +103,7 @@ fn caller_id(caller: Caller) -> ParameterValue {
 }
 
 /// The file with `id`, if the caller can see it.
-pub async fn visible(db: &Db, caller: Caller, id: &FileId) -> Result<Option<VisibleFile>, ApiError> {
+pub async fn visible(db: &Db, caller: Caller, id: &FileId) -> Result<Option<VisibleFile>, StoreError> {
     let row = db
         .row(
             &format!("{SELECT_WITH_ACCESS} WHERE f.id = $2"),
@@ -115,15 +116,20 @@ pub async fn visible(db: &Db, caller: Caller, id: &FileId) -> Result<Option<Visi
 
 /// The file with `id`, visible to the caller at `level`; otherwise 404,
 /// whether it is missing, hidden or merely forbidden.
-pub async fn visible_at(db: &Db, caller: Caller, id: &FileId, level: Level) -> Result<VisibleFile, ApiError> {
+pub async fn visible_at(
+    db: &Db,
+    caller: Caller,
+    id: &FileId,
+    level: Level,
+) -> Result<VisibleFile, StoreError> {
     visible(db, caller, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("file"))?
+        .ok_or(StoreError::NotFound("file"))?
         .require(level)
 }
 
 /// Whether a file with `id` exists (whoever may see it).
-pub async fn exists(db: &Db, id: &FileId) -> Result<bool, ApiError> {
+pub async fn exists(db: &Db, id: &FileId) -> Result<bool, StoreError> {
     Ok(db
         .row(
             "SELECT 1 AS one FROM files WHERE id = $1",
@@ -181,7 +187,6 @@ pub struct Listing {
     /// A substring of the name (case-insensitive).
     pub query: Option<String>,
     pub after: Option<Position>,
-    pub limit: i64,
 }
 
 /// Escapes `%`, `_` and `\` for LIKE.
@@ -192,7 +197,12 @@ fn like_pattern(text: &str) -> String {
 
 /// One page of the caller's files, in keyset order (`(key, id)`), so each
 /// file appears once even while files are added.
-pub async fn page(db: &Db, caller: Caller, listing: &Listing) -> Result<Vec<VisibleFile>, ApiError> {
+pub async fn page(
+    db: &Db,
+    caller: Caller,
+    listing: &Listing,
+    rows: i64,
+) -> Result<Vec<VisibleFile>, StoreError> {
     let mut params = vec![caller_id(caller)];
     let mut conditions = vec![match listing.scope {
         Scope::Owned => "f.user_id = $1".to_owned(),
@@ -230,7 +240,7 @@ pub async fn page(db: &Db, caller: Caller, listing: &Listing) -> Result<Vec<Visi
             params.len()
         ));
     }
-    params.push(ParameterValue::Int64(listing.limit));
+    params.push(ParameterValue::Int64(rows));
     let sql = format!(
         "{SELECT_WITH_ACCESS} WHERE {} ORDER BY {column} {direction}, f.id {direction} LIMIT ${}",
         conditions.join(" AND "),
@@ -264,7 +274,7 @@ const POSITION_TIME: &str = "%Y-%m-%dT%H:%M:%S%.f";
 
 /// Renames a file, if it still has metadata version `expected` when one
 /// is given (`If-Match`, checked by the UPDATE itself: 412 otherwise).
-pub async fn rename(db: &Db, id: &FileId, name: &FileName, expected: Option<i64>) -> Result<(), ApiError> {
+pub async fn rename(db: &Db, id: &FileId, name: &FileName, expected: Option<i64>) -> Result<(), StoreError> {
     let changed = db
         .execute(
             "UPDATE files SET file_name = $2, updated_at = (now() AT TIME ZONE 'utc') \
@@ -277,8 +287,8 @@ pub async fn rename(db: &Db, id: &FileId, name: &FileName, expected: Option<i64>
         )
         .await?;
     match changed {
-        0 if exists(db, id).await? => Err(crate::content::precondition_failed()),
-        0 => Err(ApiError::not_found("file")),
+        0 if exists(db, id).await? => Err(StoreError::PreconditionFailed),
+        0 => Err(StoreError::NotFound("file")),
         _ => Ok(()),
     }
 }
@@ -286,12 +296,12 @@ pub async fn rename(db: &Db, id: &FileId, name: &FileName, expected: Option<i64>
 /// Deletes a file (its grants go with it) and returns the storage key of
 /// the content it pointed to at the moment of deletion, which the caller
 /// removes; `None` if it was already gone.
-pub async fn delete(db: &Db, id: &FileId) -> Result<Option<String>, ApiError> {
+pub async fn delete(db: &Db, id: &FileId) -> Result<Option<String>, StoreError> {
     let row = db
         .row(
             "DELETE FROM files WHERE id = $1 RETURNING substr(file_path, 4) AS storage_key",
             &[ParameterValue::Uuid(id.as_ref().to_owned())],
         )
         .await?;
-    row.map(|row| column(&row, "storage_key")).transpose()
+    Ok(row.map(|row| column(&row, "storage_key")).transpose()?)
 }

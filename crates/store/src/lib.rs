@@ -3,6 +3,8 @@
 
 /// File content: chunked in Postgres, staged, published, swept.
 pub mod content;
+/// What can go wrong, in the domain's words; mapped to HTTP in one place.
+pub mod error;
 /// File metadata, read with the caller's access.
 pub mod files;
 /// Failed-login bookkeeping for throttling.

@@ -8,10 +8,10 @@
 //! through. Checking and recording happen under a lock on the account, so
 //! concurrent attempts on one account are counted one after another.
 
+use crate::error::StoreError;
 use spin_sdk::pg::ParameterValue;
 use spindrive_domain::client::ClientKey;
 use spindrive_domain::throttle::{self, LoginFailures};
-use spindrive_service::ApiError;
 use spindrive_service::db::{Db, column};
 
 /// Seconds since `failed_at` of an aggregate, as whole seconds (0 if none).
@@ -26,7 +26,7 @@ fn text(value: &str) -> ParameterValue {
 }
 
 /// Counts the recent failures that bear on an attempt by `client` on `account`.
-async fn recent(db: &Db, account: &str, client: &ClientKey) -> Result<LoginFailures, ApiError> {
+async fn recent(db: &Db, account: &str, client: &ClientKey) -> Result<LoginFailures, StoreError> {
     let sql = format!(
         "WITH by_account AS (SELECT client, failed_at FROM login_failures \
              WHERE account = $1 AND failed_at > (now() AT TIME ZONE 'utc') - make_interval(secs => $3)), \
@@ -52,7 +52,7 @@ async fn recent(db: &Db, account: &str, client: &ClientKey) -> Result<LoginFailu
             ],
         )
         .await?
-        .ok_or_else(|| ApiError::internal("count returned no row"))?;
+        .ok_or_else(|| StoreError::corrupt("count returned no row"))?;
     Ok(LoginFailures {
         pair: column(&row, "pair")?,
         pair_oldest_age: column(&row, "pair_oldest_age")?,
@@ -66,7 +66,7 @@ async fn recent(db: &Db, account: &str, client: &ClientKey) -> Result<LoginFailu
 /// Starts an attempt: 429 if the limits refuse it, otherwise it is
 /// recorded as a failure until [`succeeded`] says otherwise. Old failures
 /// of every account are pruned on the way.
-pub async fn begin(db: &Db, account: &str, client: &ClientKey) -> Result<(), ApiError> {
+pub async fn begin(db: &Db, account: &str, client: &ClientKey) -> Result<(), StoreError> {
     db.transaction(async |db| {
         db.execute(
             "SELECT pg_advisory_xact_lock(hashtext('spindrive.login'), hashtext($1))",
@@ -74,7 +74,7 @@ pub async fn begin(db: &Db, account: &str, client: &ClientKey) -> Result<(), Api
         )
         .await?;
         if let Some(seconds) = throttle::login_wait(&recent(db, account, client).await?) {
-            return Err(ApiError::throttled(seconds));
+            return Err(StoreError::Throttled(seconds));
         }
         db.execute(
             "INSERT INTO login_failures (account, client) VALUES ($1, $2)",
@@ -94,7 +94,7 @@ pub async fn begin(db: &Db, account: &str, client: &ClientKey) -> Result<(), Api
 /// The attempt succeeded: this client's failures on the account are
 /// forgotten (other clients' failures stay, so one success does not reset
 /// an attacker's count).
-pub async fn succeeded(db: &Db, account: &str, client: &ClientKey) -> Result<(), ApiError> {
+pub async fn succeeded(db: &Db, account: &str, client: &ClientKey) -> Result<(), StoreError> {
     db.execute(
         "DELETE FROM login_failures WHERE account = $1 AND client = $2",
         &[text(account), text(client.as_ref())],

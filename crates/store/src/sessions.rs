@@ -1,10 +1,10 @@
 //! The `sessions` table: only token hashes, with absolute expiry.
 
+use crate::error::StoreError;
 use crate::users::User;
 use chrono::NaiveDateTime;
 use spin_sdk::pg::ParameterValue;
 use spindrive_domain::token::IssuedToken;
-use spindrive_service::ApiError;
 use spindrive_service::db::{Db, column};
 
 /// Stores a new session for `user`; returns when it expires.
@@ -13,7 +13,7 @@ pub async fn create(
     user: &User,
     token: &IssuedToken,
     lifetime_seconds: i64,
-) -> Result<NaiveDateTime, ApiError> {
+) -> Result<NaiveDateTime, StoreError> {
     let row = db
         .row(
             "INSERT INTO sessions (user_id, token_hash, expires_at) \
@@ -25,12 +25,12 @@ pub async fn create(
             ],
         )
         .await?
-        .ok_or_else(|| ApiError::internal("INSERT returned no row"))?;
-    column(&row, "expires_at")
+        .ok_or_else(|| StoreError::corrupt("INSERT returned no row"))?;
+    Ok(column(&row, "expires_at")?)
 }
 
 /// Revokes one session.
-pub async fn revoke(db: &Db, token_hash: [u8; 32]) -> Result<(), ApiError> {
+pub async fn revoke(db: &Db, token_hash: [u8; 32]) -> Result<(), StoreError> {
     db.execute(
         "DELETE FROM sessions WHERE token_hash = $1",
         &[ParameterValue::Binary(token_hash.to_vec())],
@@ -40,7 +40,7 @@ pub async fn revoke(db: &Db, token_hash: [u8; 32]) -> Result<(), ApiError> {
 }
 
 /// Revokes every session of a user except `keep`.
-pub async fn revoke_all_but(db: &Db, user_id: i64, keep: Option<[u8; 32]>) -> Result<(), ApiError> {
+pub async fn revoke_all_but(db: &Db, user_id: i64, keep: Option<[u8; 32]>) -> Result<(), StoreError> {
     db.execute(
         "DELETE FROM sessions WHERE user_id = $1 AND token_hash IS DISTINCT FROM $2",
         &[
@@ -55,7 +55,7 @@ pub async fn revoke_all_but(db: &Db, user_id: i64, keep: Option<[u8; 32]>) -> Re
 }
 
 /// Removes expired sessions (they are already refused; this keeps the table small).
-pub async fn purge_expired(db: &Db) -> Result<(), ApiError> {
+pub async fn purge_expired(db: &Db) -> Result<(), StoreError> {
     db.execute(
         "DELETE FROM sessions WHERE expires_at <= (now() AT TIME ZONE 'utc')",
         &[],

@@ -1,5 +1,6 @@
 //! The `users` table.
 
+use crate::error::{StoreError, UniqueConstraint};
 use chrono::NaiveDateTime;
 use serde_json::{Value, json};
 use spin_sdk::pg::ParameterValue;
@@ -7,7 +8,6 @@ use spindrive_domain::account::{Email, Role, Username};
 use spindrive_domain::client::ClientKey;
 use spindrive_domain::throttle;
 use spindrive_domain::time::rfc3339;
-use spindrive_service::ApiError;
 use spindrive_service::auth::SESSION_ACCOUNT;
 use spindrive_service::db::{Db, DbError, column};
 
@@ -32,7 +32,7 @@ const USER_COLUMNS: &str =
     "id, username, email, role, disabled, quota_bytes, used_bytes, created_at, updated_at";
 
 /// Unique constraints, as the API reports them.
-pub const CONFLICTS: &[(&str, &str, &str)] = &[
+pub const CONFLICTS: &[UniqueConstraint] = &[
     ("users_username_key", "username_taken", "that username is taken"),
     (
         "users_email_key",
@@ -42,13 +42,13 @@ pub const CONFLICTS: &[(&str, &str, &str)] = &[
 ];
 
 impl User {
-    fn from_row(row: &spin_sdk::pg::Row) -> Result<Self, ApiError> {
+    fn from_row(row: &spin_sdk::pg::Row) -> Result<Self, StoreError> {
         let role: String = column(row, "role")?;
         Ok(User {
             id: column(row, "id")?,
             username: column(row, "username")?,
             email: column(row, "email")?,
-            role: Role::parse(&role).map_err(ApiError::internal)?,
+            role: Role::parse(&role).map_err(StoreError::corrupt)?,
             disabled: column(row, "disabled")?,
             quota_bytes: column(row, "quota_bytes")?,
             used_bytes: column(row, "used_bytes")?,
@@ -107,7 +107,7 @@ pub async fn create(
     password_hash: &str,
     registration_open: bool,
     client: &ClientKey,
-) -> Result<Result<User, Refusal>, ApiError> {
+) -> Result<Result<User, Refusal>, StoreError> {
     let window = ParameterValue::Floating64(throttle::WINDOW_SECONDS as f64);
     db.transaction(async |db| {
         db.execute("SELECT pg_advisory_xact_lock(hashtext('spindrive.users.create'))", &[])
@@ -115,7 +115,7 @@ pub async fn create(
         let row = db
             .row(RECENT_REGISTRATIONS, &[text(client.as_ref()), window.clone()])
             .await?
-            .ok_or_else(|| ApiError::internal("count returned no row"))?;
+            .ok_or_else(|| StoreError::corrupt("count returned no row"))?;
         let any_user: bool = column(&row, "any_user")?;
         if any_user && !registration_open {
             return Ok(Err(Refusal::Closed));
@@ -137,8 +137,8 @@ pub async fn create(
                 ],
             )
             .await
-            .map_err(|err| err.conflict_on(CONFLICTS))?
-            .ok_or_else(|| ApiError::internal("INSERT returned no row"))?;
+            .map_err(|err| StoreError::from_unique(err, CONFLICTS))?
+            .ok_or_else(|| StoreError::corrupt("INSERT returned no row"))?;
         db.execute(
             "DELETE FROM registrations WHERE registered_at <= (now() AT TIME ZONE 'utc') - make_interval(secs => $1)",
             std::slice::from_ref(&window),
@@ -152,7 +152,7 @@ pub async fn create(
 }
 
 /// The account behind a live session token (not expired, not disabled).
-pub async fn by_session(db: &Db, token_hash: [u8; 32]) -> Result<Option<User>, ApiError> {
+pub async fn by_session(db: &Db, token_hash: [u8; 32]) -> Result<Option<User>, StoreError> {
     let row = db
         .row(
             &format!("SELECT {USER_COLUMNS} FROM {SESSION_ACCOUNT}"),
@@ -162,7 +162,7 @@ pub async fn by_session(db: &Db, token_hash: [u8; 32]) -> Result<Option<User>, A
     row.as_ref().map(User::from_row).transpose()
 }
 
-pub async fn by_id(db: &Db, id: i64) -> Result<Option<User>, ApiError> {
+pub async fn by_id(db: &Db, id: i64) -> Result<Option<User>, StoreError> {
     let row = db
         .row(
             &format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"),
@@ -179,7 +179,7 @@ pub struct Credentials {
     pub password_hash: String,
 }
 
-pub async fn credentials_by_login(db: &Db, login: &str) -> Result<Option<Credentials>, ApiError> {
+pub async fn credentials_by_login(db: &Db, login: &str) -> Result<Option<Credentials>, StoreError> {
     let row = db
         .row(
             &format!(
@@ -198,14 +198,14 @@ pub async fn credentials_by_login(db: &Db, login: &str) -> Result<Option<Credent
     .transpose()
 }
 
-pub async fn password_hash(db: &Db, id: i64) -> Result<Option<String>, ApiError> {
+pub async fn password_hash(db: &Db, id: i64) -> Result<Option<String>, StoreError> {
     let row = db
         .row(
             "SELECT password FROM users WHERE id = $1",
             &[ParameterValue::Int64(id)],
         )
         .await?;
-    row.map(|row| column(&row, "password")).transpose()
+    Ok(row.map(|row| column(&row, "password")).transpose()?)
 }
 
 pub async fn set_password(db: &Db, id: i64, password_hash: &str) -> Result<(), DbError> {
@@ -217,7 +217,7 @@ pub async fn set_password(db: &Db, id: i64, password_hash: &str) -> Result<(), D
     .map(drop)
 }
 
-pub async fn set_email(db: &Db, id: i64, email: &Email) -> Result<Option<User>, ApiError> {
+pub async fn set_email(db: &Db, id: i64, email: &Email) -> Result<Option<User>, StoreError> {
     let row = db
         .row(
             &format!(
@@ -227,7 +227,7 @@ pub async fn set_email(db: &Db, id: i64, email: &Email) -> Result<Option<User>, 
             &[ParameterValue::Int64(id), text(email.as_ref())],
         )
         .await
-        .map_err(|err| err.conflict_on(CONFLICTS))?;
+        .map_err(|err| StoreError::from_unique(err, CONFLICTS))?;
     row.as_ref().map(User::from_row).transpose()
 }
 
@@ -239,7 +239,7 @@ pub struct AdminChange {
     pub quota_bytes: Option<Option<i64>>,
 }
 
-pub async fn update_admin_fields(db: &Db, id: i64, change: &AdminChange) -> Result<Option<User>, ApiError> {
+pub async fn update_admin_fields(db: &Db, id: i64, change: &AdminChange) -> Result<Option<User>, StoreError> {
     let row = db
         .row(
             &format!(
@@ -264,7 +264,7 @@ pub async fn update_admin_fields(db: &Db, id: i64, change: &AdminChange) -> Resu
     row.as_ref().map(User::from_row).transpose()
 }
 
-pub async fn delete(db: &Db, id: i64) -> Result<bool, ApiError> {
+pub async fn delete(db: &Db, id: i64) -> Result<bool, StoreError> {
     Ok(db
         .execute("DELETE FROM users WHERE id = $1", &[ParameterValue::Int64(id)])
         .await?
@@ -274,7 +274,7 @@ pub async fn delete(db: &Db, id: i64) -> Result<bool, ApiError> {
 /// Serialises changes to who administers (role, disabled, deletion) until
 /// the transaction ends, so concurrent demotions each see the other's
 /// outcome and cannot together leave no administrator.
-pub async fn lock_administration(db: &Db) -> Result<(), ApiError> {
+pub async fn lock_administration(db: &Db) -> Result<(), StoreError> {
     db.execute(
         "SELECT pg_advisory_xact_lock(hashtext('spindrive.users.admins'))",
         &[],
@@ -284,19 +284,19 @@ pub async fn lock_administration(db: &Db) -> Result<(), ApiError> {
 }
 
 /// Enabled administrators left; an admin change may never make it zero.
-pub async fn active_admin_count(db: &Db) -> Result<i64, ApiError> {
+pub async fn active_admin_count(db: &Db) -> Result<i64, StoreError> {
     let row = db
         .row(
             "SELECT count(*) AS n FROM users WHERE role = 'admin' AND NOT disabled",
             &[],
         )
         .await?
-        .ok_or_else(|| ApiError::internal("count returned no row"))?;
-    column(&row, "n")
+        .ok_or_else(|| StoreError::corrupt("count returned no row"))?;
+    Ok(column(&row, "n")?)
 }
 
 /// A page of accounts by id, after `after`.
-pub async fn page(db: &Db, after: i64, limit: i64) -> Result<Vec<User>, ApiError> {
+pub async fn page(db: &Db, after: i64, limit: i64) -> Result<Vec<User>, StoreError> {
     let rows = db
         .rows(
             &format!("SELECT {USER_COLUMNS} FROM users WHERE id > $1 ORDER BY id LIMIT $2"),
