@@ -7,13 +7,8 @@ use serde_json::{Value, json};
 use spindrive_testkit::workspace_root;
 
 async fn set_quota(app: &TestApp, admin: &str, user_id: i64, quota: Value) -> (StatusCode, Value) {
-    app.call(
-        Method::PATCH,
-        &format!("/api/admin/users/{user_id}"),
-        Some(admin),
-        Some(json!({ "quota_bytes": quota })),
-    )
-    .await
+    app.patch_user(admin, user_id, json!({ "quota_bytes": quota }))
+        .await
 }
 
 #[tokio::test]
@@ -225,35 +220,13 @@ async fn two_admins_demoting_each_other_always_leave_one() {
     let app = spawn_app();
     let first = app.user("ada").await;
     let second = app.user("bob").await;
+    let (promote, demote) = (json!({ "role": "admin" }), json!({ "role": "viewer" }));
     for round in 0..50 {
-        let promote = json!({ "role": "admin" });
-        let (status, _) = app
-            .call(
-                Method::PATCH,
-                &format!("/api/admin/users/{}", second.id),
-                Some(&first.token),
-                Some(promote.clone()),
-            )
-            .await;
+        let (status, _) = app.patch_user(&first.token, second.id, promote.clone()).await;
         assert_eq!(status, StatusCode::OK, "round {round}");
-        let (path_first, path_second) = (
-            format!("/api/admin/users/{}", first.id),
-            format!("/api/admin/users/{}", second.id),
-        );
-        let demote = json!({ "role": "viewer" });
         let (a, b) = tokio::join!(
-            app.call(
-                Method::PATCH,
-                &path_second,
-                Some(&first.token),
-                Some(demote.clone())
-            ),
-            app.call(
-                Method::PATCH,
-                &path_first,
-                Some(&second.token),
-                Some(demote.clone())
-            ),
+            app.patch_user(&first.token, second.id, demote.clone()),
+            app.patch_user(&second.token, first.id, demote.clone()),
         );
         let admins: i64 = app
             .sql("SELECT count(*) FROM users WHERE role = 'admin' AND NOT disabled")
@@ -262,14 +235,7 @@ async fn two_admins_demoting_each_other_always_leave_one() {
         assert_eq!(admins, 1, "round {round}: {a:?} {b:?}");
         // Whoever is still admin makes the other admin again next round.
         if app.sql(&format!("SELECT role FROM users WHERE id = {}", first.id)) != "admin" {
-            let (status, _) = app
-                .call(
-                    Method::PATCH,
-                    &format!("/api/admin/users/{}", first.id),
-                    Some(&second.token),
-                    Some(promote),
-                )
-                .await;
+            let (status, _) = app.patch_user(&second.token, first.id, promote.clone()).await;
             assert_eq!(status, StatusCode::OK);
         }
     }
@@ -286,15 +252,10 @@ async fn deleting_a_user_mid_upload_releases_its_staged_chunks() {
          INSERT INTO file_chunks (storage_key, seq, data) VALUES ('00000000-0000-4000-8000-000000000001', 0, '\\x01');",
         id = user.id
     ));
-    let (status, _) = app
-        .call(
-            Method::DELETE,
-            &format!("/api/admin/users/{}", user.id),
-            Some(&admin.token),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.delete_user(&admin.token, user.id).await,
+        StatusCode::NO_CONTENT
+    );
     assert_eq!(app.sql("SELECT count(*) FROM released_content"), "1");
     // The scheduled sweep (what `make up` and the CronJob run) frees it.
     sweep(&app, 600, 0);
@@ -303,17 +264,13 @@ async fn deleting_a_user_mid_upload_releases_its_staged_chunks() {
 
 /// Runs the scheduled sweep against the app's database, as the schedule does.
 fn sweep(app: &TestApp, stale_seconds: u64, grace_seconds: u64) {
-    let output = std::process::Command::new(workspace_root().join("migrations/sweep.sh"))
-        .arg(app.db.url())
-        .env("UPLOAD_STALE_SECONDS", stale_seconds.to_string())
-        .env("RELEASE_GRACE_SECONDS", grace_seconds.to_string())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    spindrive_testkit::run(
+        std::process::Command::new(workspace_root().join("migrations/sweep.sh"))
+            .arg(app.db.url())
+            .env("UPLOAD_STALE_SECONDS", stale_seconds.to_string())
+            .env("RELEASE_GRACE_SECONDS", grace_seconds.to_string()),
+    )
+    .expect("the sweep runs");
 }
 
 #[tokio::test]
@@ -488,5 +445,50 @@ async fn an_exhausted_pool_answers_503_after_a_bounded_wait() {
         refused.2 < std::time::Duration::from_secs(4),
         "refused after {:?}",
         refused.2
+    );
+}
+
+#[tokio::test]
+async fn a_delete_racing_a_replacement_frees_the_content_it_deleted() {
+    let app = spawn_app();
+    let user = app.user("zoe").await;
+    let (_, file) = app.upload(&user.token, "raced.bin", vec![1u8; 10]).await;
+    let id = file["id"].as_str().unwrap().to_owned();
+    let new_key = "00000000-0000-4000-8000-0000000000aa";
+    // A replacement that publishes after the delete has read the file but
+    // before it deletes the row (the row lock makes the order certain).
+    let mut replacement = std::process::Command::new("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", &app.db.url(), "-c"])
+        .arg(format!(
+            "BEGIN; \
+             INSERT INTO file_chunks (storage_key, seq, data) VALUES ('{new_key}', 0, '\\x02'); \
+             UPDATE files SET file_path = 'pg:{new_key}', file_size = 1 WHERE id = '{id}'; \
+             SELECT pg_sleep(2); COMMIT;"
+        ))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    while app
+        .sql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'BEGIN;%' AND wait_event = 'PgSleep'")
+        != "1"
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/files/{id}"),
+            Some(&user.token),
+            None,
+        )
+        .await;
+    assert!(replacement.wait().unwrap().success());
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.sql(&format!(
+            "SELECT count(*) FROM file_chunks WHERE storage_key = '{new_key}'"
+        )),
+        "0",
+        "the content the deleted row pointed to is gone at once"
     );
 }

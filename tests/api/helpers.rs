@@ -103,6 +103,18 @@ impl TestApp {
         }
     }
 
+    /// An administrator's change to a user (`PATCH /api/admin/users/:id`).
+    pub async fn patch_user(&self, token: &str, user_id: i64, change: Value) -> (StatusCode, Value) {
+        let path = format!("/api/admin/users/{user_id}");
+        self.call(Method::PATCH, &path, Some(token), Some(change)).await
+    }
+
+    /// `DELETE /api/admin/users/:id`; the status.
+    pub async fn delete_user(&self, token: &str, user_id: i64) -> StatusCode {
+        let path = format!("/api/admin/users/{user_id}");
+        self.call(Method::DELETE, &path, Some(token), None).await.0
+    }
+
     /// Runs SQL in the app's database.
     pub fn sql(&self, sql: &str) -> String {
         self.db.psql(sql).expect("psql")

@@ -136,16 +136,12 @@ fn every_migration_applies_to_a_database_populated_by_the_schema_before_it() {
             std::fs::copy(file, before.path().join(file.file_name().unwrap())).unwrap();
         }
         let db = TestDatabase::create().unwrap();
-        let output = std::process::Command::new(root.join("migrate.sh"))
-            .arg(db.url())
-            .arg(before.path())
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        spindrive_testkit::run(
+            std::process::Command::new(root.join("migrate.sh"))
+                .arg(db.url())
+                .arg(before.path()),
+        )
+        .expect("the migrations before apply");
         populate(&db, upto);
         let counts = "SELECT (SELECT count(*) FROM users) || ',' || (SELECT count(*) FROM files) || ',' || \
                       (SELECT count(*) FROM permissions) || ',' || (SELECT count(*) FROM sessions)";

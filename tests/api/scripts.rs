@@ -1,25 +1,18 @@
 //! The README's commands work wherever the repository is cloned, and the
 //! `make up` database keeps every durability setting.
 
-use spindrive_testkit::{psql, state_dir, workspace_root};
+use spindrive_testkit::{psql, run, state_dir, workspace_root};
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
 /// Runs `pg.sh` from a copy of the scripts at `repo`.
 fn pg(repo: &std::path::Path, port: u16, throwaway: bool, action: &str) -> String {
-    let output = Command::new(repo.join("scripts/pg.sh"))
+    run(Command::new(repo.join("scripts/pg.sh"))
         .arg(action)
         .env("PG_STATE_DIR", repo.join(".state/pg"))
         .env("PG_PORT", port.to_string())
-        .env("PG_THROWAWAY", if throwaway { "1" } else { "0" })
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "pg.sh {action}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+        .env("PG_THROWAWAY", if throwaway { "1" } else { "0" }))
+    .unwrap_or_else(|error| panic!("pg.sh {action}: {error}"))
 }
 
 #[test]

@@ -22,6 +22,18 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Runs a command to its end; its standard output, or an error with its
+/// standard error when it fails.
+pub fn run(command: &mut Command) -> Result<String> {
+    let output = command
+        .output()
+        .with_context(|| format!("cannot run {command:?}"))?;
+    if !output.status.success() {
+        bail!("{command:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
 /// The release build of the host (`make test` builds it first).
 pub fn host_binary() -> PathBuf {
     workspace_root().join("target/release/spindrive-host")

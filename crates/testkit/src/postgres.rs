@@ -79,14 +79,9 @@ impl Drop for TestDatabase {
 
 /// Applies the project's migrations with its one mechanism.
 pub fn migrate(url: &str) -> Result<()> {
-    let output = Command::new(super::workspace_root().join("migrations/migrate.sh"))
-        .arg(url)
-        .output()
-        .context("cannot run migrate.sh")?;
-    if !output.status.success() {
-        bail!("migrations failed: {}", String::from_utf8_lossy(&output.stderr));
-    }
-    Ok(())
+    super::run(Command::new(super::workspace_root().join("migrations/migrate.sh")).arg(url))
+        .context("migrations failed")
+        .map(drop)
 }
 
 /// A host serving the product's spin.toml against `db` (migrated first).
@@ -136,19 +131,13 @@ impl PrivateServer {
     }
 
     fn pg(&self, action: &str) -> Result<String> {
-        let output = Command::new(super::workspace_root().join("scripts/pg.sh"))
-            .arg(action)
-            .env("PG_STATE_DIR", &self.dir)
-            .env("PG_PORT", self.port.to_string())
-            .env("PG_THROWAWAY", "1")
-            .output()?;
-        if !output.status.success() {
-            bail!(
-                "pg.sh {action} failed: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+        super::run(
+            Command::new(super::workspace_root().join("scripts/pg.sh"))
+                .arg(action)
+                .env("PG_STATE_DIR", &self.dir)
+                .env("PG_PORT", self.port.to_string())
+                .env("PG_THROWAWAY", "1"),
+        )
     }
 
     pub fn stop(&self) -> Result<()> {
