@@ -45,7 +45,7 @@ def check_migrations_listed(report):
             "migrations/kustomization.yaml must list exactly migrate.sh, sweep.sh and every NNNN_*.sql: "
             f"missing {sorted(present - listed)}, extra {sorted(listed - present)}"
         )
-    return f"migrations/kustomization.yaml ships all {len(present) - 1} migrations and migrate.sh"
+    return f"migrations/kustomization.yaml ships all {len(present) - 2} migrations, migrate.sh and sweep.sh"
 
 
 # --- helpers -------------------------------------------------------------------

@@ -11,3 +11,4 @@ mod helpers;
 mod openapi;
 mod schema;
 mod scripts;
+mod sharing;

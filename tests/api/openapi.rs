@@ -16,7 +16,7 @@ fn spec() -> Value {
 /// (method, path) for every route table entry in every component, with
 /// `:name` written as OpenAPI's `{name}`.
 fn component_routes() -> BTreeSet<(String, String)> {
-    let entry = Regex::new(r#"\(Method::([A-Z]+),\s*"([^"]+)""#).unwrap();
+    let entry = Regex::new(r#"\(\s*Method::([A-Z]+),\s*"([^"]+)""#).unwrap();
     let param = Regex::new(r":([a-z_]+)").unwrap();
     let mut routes = BTreeSet::new();
     for component in std::fs::read_dir(workspace_root().join("components")).unwrap() {

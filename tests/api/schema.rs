@@ -99,23 +99,31 @@ fn populate(db: &TestDatabase, version: usize) {
          INSERT INTO login_failures (account, client) VALUES ('old', '127.0.0.1');"
     ))
     .unwrap();
+    // Schema 4 renamed files.user_id (the seed's owner_id) and writes the
+    // owner's grant row itself.
+    let owner = if version >= 4 { "owner_id" } else { "user_id" };
     let files = match version {
-        1 => {
-            "INSERT INTO files (id, user_id, file_name, file_path, file_size) \
-              SELECT gen_random_uuid(), id, 'legacy-' || username, '/srv/files/' || username, 42 FROM users"
-        }
-        _ => {
-            "INSERT INTO files (id, user_id, file_name, file_path, file_size, content_type, sha256) \
-              SELECT gen_random_uuid(), id, 'stored-' || username, 'pg:' || gen_random_uuid(), 3, 'text/plain', sha256('abc') FROM users"
-        }
+        1 => format!(
+            "INSERT INTO files (id, {owner}, file_name, file_path, file_size) \
+             SELECT gen_random_uuid(), id, 'legacy-' || username, '/srv/files/' || username, 42 FROM users"
+        ),
+        _ => format!(
+            "INSERT INTO files (id, {owner}, file_name, file_path, file_size, content_type, sha256) \
+             SELECT gen_random_uuid(), id, 'stored-' || username, 'pg:' || gen_random_uuid(), 3, 'text/plain', sha256('abc') FROM users"
+        ),
     };
-    db.psql(files).unwrap();
-    db.psql(
-        "INSERT INTO permissions (file_id, user_id, permission, is_owner, granted_by) \
-         SELECT f.id, f.user_id, 'delete', true, f.user_id FROM files f; \
-         INSERT INTO permissions (file_id, user_id, permission, granted_by) \
-         SELECT f.id, u.id, 'read', f.user_id FROM files f JOIN users u ON u.id <> f.user_id",
-    )
+    db.psql(&files).unwrap();
+    if version < 4 {
+        db.psql(&format!(
+            "INSERT INTO permissions (file_id, user_id, permission, is_owner, granted_by) \
+             SELECT f.id, f.{owner}, 'delete', true, f.{owner} FROM files f"
+        ))
+        .unwrap();
+    }
+    db.psql(&format!(
+        "INSERT INTO permissions (file_id, user_id, permission, granted_by) \
+         SELECT f.id, u.id, 'read', f.{owner} FROM files f JOIN users u ON u.id <> f.{owner}"
+    ))
     .unwrap();
 }
 
@@ -153,7 +161,7 @@ fn every_migration_applies_to_a_database_populated_by_the_schema_before_it() {
         assert_eq!(db.psql(counts).unwrap(), held, "{next} keeps every row");
         // What later schemas derive from the rows is right.
         assert_eq!(
-            db.psql("SELECT bool_and(used_bytes = (SELECT coalesce(sum(file_size), 0) FROM files WHERE user_id = users.id)) FROM users")
+            db.psql("SELECT bool_and(used_bytes = (SELECT coalesce(sum(file_size), 0) FROM files WHERE owner_id = users.id)) FROM users")
                 .unwrap(),
             "t",
             "usage after {next}"
@@ -161,4 +169,53 @@ fn every_migration_applies_to_a_database_populated_by_the_schema_before_it() {
         // Files stay deletable, whatever their path.
         db.psql("DELETE FROM files").unwrap();
     }
+}
+
+#[test]
+fn the_owner_row_follows_files_owner_id_and_nothing_else_writes_it() {
+    let db = TestDatabase::create().unwrap();
+    migrate(&db.url());
+    let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
+    db.psql(&format!(
+        "INSERT INTO users (id, username, email, password) VALUES (1, 'ann', 'ann@x.io', '{hash}'), (2, 'ben', 'ben@x.io', '{hash}'), (3, 'cat', 'cat@x.io', '{hash}'); \
+         INSERT INTO files (id, owner_id, file_name, file_path, file_size, sha256) \
+         VALUES ('00000000-0000-4000-8000-000000000001', 1, 'f', 'pg:00000000-0000-4000-8000-0000000000f1', 0, sha256(''))"
+    ))
+    .unwrap();
+    let rows = || {
+        db.psql("SELECT string_agg(user_id || ':' || permission || ':' || is_owner, ',' ORDER BY user_id) FROM permissions")
+            .unwrap()
+    };
+    let shared = || db.psql("SELECT is_shared FROM files").unwrap();
+    assert_eq!(rows(), "1:delete:true", "inserting a file writes its owner's row");
+    assert_eq!(shared(), "f");
+    db.psql("INSERT INTO permissions (file_id, user_id, permission, granted_by) VALUES ('00000000-0000-4000-8000-000000000001', 2, 'write', 1)")
+        .unwrap();
+    assert_eq!(shared(), "t", "a grant to someone else shares the file");
+    for (sql, why) in [
+        (
+            "DELETE FROM permissions WHERE user_id = 1",
+            "the owner's row cannot be revoked",
+        ),
+        (
+            "UPDATE permissions SET permission = 'read' WHERE user_id = 1",
+            "nor downgraded",
+        ),
+        (
+            "INSERT INTO permissions (file_id, user_id, permission, is_owner) VALUES ('00000000-0000-4000-8000-000000000001', 3, 'delete', true)",
+            "nor forged",
+        ),
+        (
+            "UPDATE permissions SET user_id = 1 WHERE user_id = 2",
+            "nor given to the owner as a grant",
+        ),
+    ] {
+        assert!(db.psql(sql).is_err(), "{why}");
+    }
+    // A transfer: the new owner's grant becomes the owner row.
+    db.psql("UPDATE files SET owner_id = 2").unwrap();
+    assert_eq!(rows(), "2:delete:true");
+    assert_eq!(shared(), "f", "nobody else holds a grant after the transfer");
+    db.psql("DELETE FROM files").unwrap();
+    assert_eq!(db.psql("SELECT count(*) FROM permissions").unwrap(), "0");
 }

@@ -53,9 +53,10 @@ impl DbError {
         self.unavailable
     }
 
-    /// The constraint a unique violation broke, if that is what failed.
-    pub fn unique_violation(&self) -> Option<&str> {
-        if self.code() == Some("23505") {
+    /// The constraint an integrity violation (SQLSTATE class 23: unique,
+    /// check, foreign key) broke, if that is what failed.
+    pub fn violated_constraint(&self) -> Option<&str> {
+        if self.code().is_some_and(|code| code.starts_with("23")) {
             self.constraint()
         } else {
             None

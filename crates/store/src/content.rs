@@ -235,8 +235,8 @@ async fn claim(db: &Db, staged: &Staged) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Publishes staged content as a new file owned by `owner`, with the
-/// owner's grant, in one transaction.
+/// Publishes staged content as a new file owned by `owner`, in one
+/// transaction.
 pub async fn publish_new(
     db: &Db,
     owner: Caller,
@@ -250,7 +250,7 @@ pub async fn publish_new(
             claim(db, staged).await?;
             let row = db
                 .row(
-                    "INSERT INTO files (id, user_id, file_name, file_path, file_size, content_type, sha256) \
+                    "INSERT INTO files (id, owner_id, file_name, file_path, file_size, content_type, sha256) \
                      VALUES (gen_random_uuid(), $1, $2, 'pg:' || $3, $4, $5, $6) RETURNING id::text AS id",
                     &[
                         ParameterValue::Int64(owner.id),
@@ -263,13 +263,8 @@ pub async fn publish_new(
                 )
                 .await?
                 .ok_or_else(|| StoreError::corrupt("INSERT returned no row"))?;
+            // The owner's grant row comes with the file (a trigger).
             let id: String = column(&row, "id")?;
-            db.execute(
-                "INSERT INTO permissions (file_id, user_id, permission, is_owner, granted_by) \
-                 VALUES ($1, $2, 'delete', true, $2)",
-                &[ParameterValue::Uuid(id.clone()), ParameterValue::Int64(owner.id)],
-            )
-            .await?;
             within_quota(db, owner.id, default_quota).await?;
             Ok(id)
         })

@@ -35,15 +35,15 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-/// A unique constraint, as the API reports its violation.
-pub type UniqueConstraint = (&'static str, &'static str, &'static str);
+/// A constraint (name, code, message), as the API reports its violation.
+pub type Constraint = (&'static str, &'static str, &'static str);
 
 impl StoreError {
-    /// A unique violation of one of `constraints` as a conflict; anything
-    /// else as the database error it is.
-    pub fn from_unique(error: DbError, constraints: &[UniqueConstraint]) -> Self {
+    /// A violation of one of `constraints` as a conflict; anything else
+    /// as the database error it is.
+    pub fn from_constraint(error: DbError, constraints: &[Constraint]) -> Self {
         match error
-            .unique_violation()
+            .violated_constraint()
             .and_then(|name| constraints.iter().find(|(n, _, _)| *n == name))
         {
             Some((_, code, message)) => StoreError::Conflict { code, message },

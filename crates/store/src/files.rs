@@ -31,12 +31,14 @@ pub struct VisibleFile {
     pub access: Access,
 }
 
-/// `$1` is the caller's id; the grant joined is the caller's own.
-const SELECT_WITH_ACCESS: &str = "SELECT f.id::text AS id, f.file_name, f.file_size, f.content_type, \
+/// What every read of a file selects: the file, its owner, and (as
+/// `grant_level`) the caller's grant if the query joins one.
+const FILE_COLUMNS: &str = "f.id::text AS id, f.id AS sort_id, f.file_name, f.file_size, f.content_type, \
      encode(f.sha256, 'hex') AS sha256, f.is_shared, f.created_at, f.updated_at, f.version, \
-     substr(f.file_path, 4) AS storage_key, u.id AS owner_id, u.username AS owner_username, \
-     g.permission AS grant_level \
-     FROM files f JOIN users u ON u.id = f.user_id \
+     substr(f.file_path, 4) AS storage_key, u.id AS owner_id, u.username AS owner_username";
+
+/// Every file with the caller's own grant, if any (`$1` is the caller's id).
+const FILES_WITH_GRANT: &str = "files f JOIN users u ON u.id = f.owner_id \
      LEFT JOIN permissions g ON g.file_id = f.id AND g.user_id = $1 AND NOT g.is_owner";
 
 impl VisibleFile {
@@ -106,7 +108,9 @@ fn caller_id(caller: Caller) -> ParameterValue {
 pub async fn visible(db: &Db, caller: Caller, id: &FileId) -> Result<Option<VisibleFile>, StoreError> {
     let row = db
         .row(
-            &format!("{SELECT_WITH_ACCESS} WHERE f.id = $2"),
+            &format!(
+                "SELECT {FILE_COLUMNS}, g.permission AS grant_level FROM {FILES_WITH_GRANT} WHERE f.id = $2"
+            ),
             &[caller_id(caller), ParameterValue::Uuid(id.as_ref().to_owned())],
         )
         .await?;
@@ -158,11 +162,12 @@ pub enum Sort {
 }
 
 impl Sort {
+    /// The column the list is sorted by, as selected.
     fn column(self) -> &'static str {
         match self {
-            Sort::Name => "f.file_name",
-            Sort::CreatedAt => "f.created_at",
-            Sort::Size => "f.file_size",
+            Sort::Name => "file_name",
+            Sort::CreatedAt => "created_at",
+            Sort::Size => "file_size",
         }
     }
 }
@@ -197,6 +202,13 @@ fn like_pattern(text: &str) -> String {
 
 /// One page of the caller's files, in keyset order (`(key, id)`), so each
 /// file appears once even while files are added.
+///
+/// Each scope is read by an index that matches its order, so a page costs
+/// the same however many files others have: the caller's own files by
+/// `(owner_id, key, id)`, the files shared with them through their grants
+/// (`(user_id, file_id)`, then each file by its key), and "all" as the two
+/// merged (they never overlap: the owner holds no grant). An
+/// administrator's "all" is every file, by `(key, id)`.
 pub async fn page(
     db: &Db,
     caller: Caller,
@@ -204,52 +216,64 @@ pub async fn page(
     rows: i64,
 ) -> Result<Vec<VisibleFile>, StoreError> {
     let mut params = vec![caller_id(caller)];
-    let mut conditions = vec![match listing.scope {
-        Scope::Owned => "f.user_id = $1".to_owned(),
-        Scope::Shared => "g.permission IS NOT NULL".to_owned(),
-        Scope::All if caller.is_admin() => "true".to_owned(),
-        Scope::All => "(f.user_id = $1 OR g.permission IS NOT NULL)".to_owned(),
-    }];
+    let mut filters = String::new();
     if let Some(query) = &listing.query {
         params.push(ParameterValue::Str(like_pattern(query)));
-        conditions.push(format!("f.file_name ILIKE ${} ESCAPE '\\'", params.len()));
+        filters += &format!(" AND f.file_name ILIKE ${} ESCAPE '\\'", params.len());
     }
     let column = listing.sort.column();
     let direction = if listing.descending { "DESC" } else { "ASC" };
     if let Some(after) = &listing.after {
-        let key = match (listing.sort, &after.after_key) {
-            (Sort::Name, Value::String(name)) => ParameterValue::Str(name.clone()),
-            (Sort::Size, Value::Number(size)) => ParameterValue::Int64(size.as_i64().unwrap_or_default()),
-            (Sort::CreatedAt, Value::String(at)) => NaiveDateTime::parse_from_str(at, POSITION_TIME)
-                .map_err(|_| {
-                    spindrive_domain::ValidationError::new("cursor", "is not a cursor this API returned")
-                })?
-                .into(),
-            _ => {
-                return Err(
-                    spindrive_domain::ValidationError::new("cursor", "does not match this list").into(),
-                );
-            }
-        };
-        params.push(key);
+        params.push(after_key(listing, after)?);
         params.push(ParameterValue::Uuid(after.after_id.clone()));
         let comparison = if listing.descending { "<" } else { ">" };
-        conditions.push(format!(
-            "({column}, f.id) {comparison} (${}, ${})",
+        filters += &format!(
+            " AND (f.{column}, f.id) {comparison} (${}, ${})",
             params.len() - 1,
             params.len()
-        ));
+        );
     }
     params.push(ParameterValue::Int64(rows));
-    let sql = format!(
-        "{SELECT_WITH_ACCESS} WHERE {} ORDER BY {column} {direction}, f.id {direction} LIMIT ${}",
-        conditions.join(" AND "),
+    let order = format!(
+        "ORDER BY {column} {direction}, sort_id {direction} LIMIT ${}",
         params.len()
     );
+    let owned = format!(
+        "SELECT {FILE_COLUMNS}, NULL::varchar AS grant_level FROM files f JOIN users u ON u.id = f.owner_id \
+         WHERE f.owner_id = $1{filters} {order}"
+    );
+    let shared = format!(
+        "SELECT {FILE_COLUMNS}, g.permission AS grant_level FROM permissions g \
+         JOIN files f ON f.id = g.file_id JOIN users u ON u.id = f.owner_id \
+         WHERE g.user_id = $1 AND NOT g.is_owner{filters} {order}"
+    );
+    let sql = match listing.scope {
+        Scope::Owned => owned,
+        Scope::Shared => shared,
+        Scope::All if caller.is_admin() => {
+            format!(
+                "SELECT {FILE_COLUMNS}, g.permission AS grant_level FROM {FILES_WITH_GRANT} WHERE true{filters} {order}"
+            )
+        }
+        Scope::All => format!("SELECT * FROM (({owned}) UNION ALL ({shared})) page {order}"),
+    };
     let rows = db.rows(&sql, &params).await?;
     rows.iter()
         .map(|row| VisibleFile::from_row(row, caller))
         .collect()
+}
+
+/// The cursor's sort key as a parameter of the list's type.
+fn after_key(listing: &Listing, after: &Position) -> Result<ParameterValue, StoreError> {
+    let not_ours = || spindrive_domain::ValidationError::new("cursor", "is not a cursor this API returned");
+    Ok(match (listing.sort, &after.after_key) {
+        (Sort::Name, Value::String(name)) => ParameterValue::Str(name.clone()),
+        (Sort::Size, Value::Number(size)) => ParameterValue::Int64(size.as_i64().ok_or_else(not_ours)?),
+        (Sort::CreatedAt, Value::String(at)) => NaiveDateTime::parse_from_str(at, POSITION_TIME)
+            .map_err(|_| not_ours())?
+            .into(),
+        _ => return Err(spindrive_domain::ValidationError::new("cursor", "does not match this list").into()),
+    })
 }
 
 /// The position after `file` in a list sorted by `sort`.

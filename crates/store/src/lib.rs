@@ -9,6 +9,10 @@ pub mod error;
 pub mod files;
 /// Failed-login bookkeeping for throttling.
 pub mod login_failures;
+/// Notifications: created here, in the transaction of what they tell.
+pub mod notifications;
+/// Grants: who else may read, write or delete a file.
+pub mod permissions;
 /// Bearer sessions.
 pub mod sessions;
 /// Accounts.

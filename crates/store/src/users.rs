@@ -1,6 +1,6 @@
 //! The `users` table.
 
-use crate::error::{StoreError, UniqueConstraint};
+use crate::error::{Constraint, StoreError};
 use chrono::NaiveDateTime;
 use serde_json::{Value, json};
 use spin_sdk::pg::ParameterValue;
@@ -32,7 +32,7 @@ const USER_COLUMNS: &str =
     "id, username, email, role, disabled, quota_bytes, used_bytes, created_at, updated_at";
 
 /// Unique constraints, as the API reports them.
-pub const CONFLICTS: &[UniqueConstraint] = &[
+pub const CONFLICTS: &[Constraint] = &[
     ("users_username_key", "username_taken", "that username is taken"),
     (
         "users_email_key",
@@ -137,7 +137,7 @@ pub async fn create(
                 ],
             )
             .await
-            .map_err(|err| StoreError::from_unique(err, CONFLICTS))?
+            .map_err(|err| StoreError::from_constraint(err, CONFLICTS))?
             .ok_or_else(|| StoreError::corrupt("INSERT returned no row"))?;
         db.execute(
             "DELETE FROM registrations WHERE registered_at <= (now() AT TIME ZONE 'utc') - make_interval(secs => $1)",
@@ -157,6 +157,18 @@ pub async fn by_session(db: &Db, token_hash: [u8; 32]) -> Result<Option<User>, S
         .row(
             &format!("SELECT {USER_COLUMNS} FROM {SESSION_ACCOUNT}"),
             &[ParameterValue::Binary(token_hash.to_vec())],
+        )
+        .await?;
+    row.as_ref().map(User::from_row).transpose()
+}
+
+/// An enabled account by username (any case): whom a file can be shared
+/// with. A disabled account is not found.
+pub async fn enabled_by_username(db: &Db, username: &Username) -> Result<Option<User>, StoreError> {
+    let row = db
+        .row(
+            &format!("SELECT {USER_COLUMNS} FROM users WHERE lower(username) = lower($1) AND NOT disabled"),
+            &[text(username.as_ref())],
         )
         .await?;
     row.as_ref().map(User::from_row).transpose()
@@ -227,7 +239,7 @@ pub async fn set_email(db: &Db, id: i64, email: &Email) -> Result<Option<User>, 
             &[ParameterValue::Int64(id), text(email.as_ref())],
         )
         .await
-        .map_err(|err| StoreError::from_unique(err, CONFLICTS))?;
+        .map_err(|err| StoreError::from_constraint(err, CONFLICTS))?;
     row.as_ref().map(User::from_row).transpose()
 }
 
