@@ -85,6 +85,14 @@ CONF
     fi
 }
 
+# Test servers count statements (pg_stat_statements: the tests that prove a
+# list runs a bounded number of them) and can log plans (auto_explain).
+test_settings() {
+    if [[ ${PG_THROWAWAY:-0} == 1 ]] && ! grep -q '^shared_preload_libraries' "$data/postgresql.conf"; then
+        echo "shared_preload_libraries = 'pg_stat_statements'" >> "$data/postgresql.conf"
+    fi
+}
+
 # Servers made before durability was the default had commits asynchronous.
 make_durable() {
     if [[ ${PG_THROWAWAY:-0} != 1 ]] && grep -q '^synchronous_commit = off' "$data/postgresql.conf"; then
@@ -101,6 +109,7 @@ start() {
     grant_traversal
     [[ -f $data/PG_VERSION ]] || init
     make_durable
+    test_settings
     if ! running; then
         touch "$state/postgres.log"
         chown "$owner" "$state/postgres.log"

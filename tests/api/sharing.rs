@@ -579,3 +579,42 @@ async fn the_authorization_matrix_holds_for_every_route_and_caller() {
     );
     assert!(failures.is_empty(), "{table}\n{}", failures.join("\n"));
 }
+
+#[tokio::test]
+async fn listing_a_thousand_shared_files_runs_a_bounded_number_of_statements() {
+    let app = spawn_app();
+    let owner = app.user("many").await;
+    let reader = app.user("few").await;
+    app.sql(&format!(
+        "INSERT INTO files (id, owner_id, file_name, file_path, file_size, sha256) \
+         SELECT gen_random_uuid(), {owner}, 'f' || n, 'pg:' || gen_random_uuid(), n, sha256(n::text::bytea) \
+         FROM generate_series(1, 1000) n; \
+         INSERT INTO permissions (file_id, user_id, permission, granted_by) SELECT id, {reader}, 'read', {owner} FROM files;",
+        owner = owner.id,
+        reader = reader.id
+    ));
+    app.sql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+    for scope in ["shared", "all"] {
+        app.sql("SELECT pg_stat_statements_reset()");
+        let (status, page) = app
+            .call(
+                Method::GET,
+                &format!("/api/files?scope={scope}&limit=1000&sort=name"),
+                Some(&reader.token),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(page["files"].as_array().unwrap().len(), 1000);
+        let statements: i64 = app
+            .sql(
+                "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements \
+                 WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+                 AND query NOT LIKE '%pg_stat_statements%'",
+            )
+            .parse()
+            .unwrap();
+        // The caller's session, then the page: not one statement per file.
+        assert!((1..=4).contains(&statements), "scope={scope}: {statements} statements");
+    }
+}
