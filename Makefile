@@ -70,7 +70,7 @@ validate-deploy: ## Render and validate the Kubernetes manifests offline
 	scripts/validate-deploy.sh
 
 .PHONY: bench
-bench: bench-host bench-app bench-files ## Every benchmark; figures land in bench/results/
+bench: bench-host bench-app bench-files bench-listing ## Every benchmark; figures land in bench/results/
 
 .PHONY: bench-host
 bench-host: components host ## The host vs native baselines (hello; a Postgres pool)
@@ -86,6 +86,10 @@ bench-app: components host ## GET /api/auth/me vs the hello floor; login latency
 bench-files: components host ## Upload/download MB/s vs psql \copy and nginx (1 MiB to 1 GiB)
 	@scripts/install-deps.sh $(APT_BENCH_PACKAGES)
 	scripts/with-services.sh $(CARGO) run --release -p spindrive-bench -- files
+
+.PHONY: bench-listing
+bench-listing: components host ## Shared listings: one user among 1,000,000 files vs alone; plans
+	scripts/with-services.sh $(CARGO) run --release -p spindrive-bench -- listing
 
 .PHONY: clean
 clean: ## Remove build output and local state

@@ -6,6 +6,7 @@ mod app_bench;
 mod client;
 mod failover;
 mod files_bench;
+mod listing_bench;
 mod native;
 mod pg_bench;
 mod report;
@@ -39,6 +40,13 @@ enum Command {
     },
     /// File upload and download throughput vs psql \\copy and nginx.
     Files,
+    /// Shared listings: one user among 1,000,000 files vs alone, per scope
+    /// and sort, and the plans Postgres chose.
+    Listing {
+        /// Requests per list.
+        #[arg(long, default_value_t = 200)]
+        samples: usize,
+    },
     /// The host vs native baselines: hello, and a one-row SELECT / INSERT
     /// over a tokio-postgres pool.
     Host {
@@ -67,6 +75,7 @@ fn main() -> Result<()> {
         Command::Host { seconds } => host_bench(seconds),
         Command::App { seconds } => app_bench::run(seconds),
         Command::Files => files_bench::run(),
+        Command::Listing { samples } => listing_bench::run(samples),
         Command::Failover { rounds } => failover::run(rounds),
         Command::NativeHello { listen } => native::serve_hello(listen),
         Command::NativePg {

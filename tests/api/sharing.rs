@@ -112,6 +112,31 @@ async fn grant_change_and_revoke_take_effect_at_once() {
         )),
         "0"
     );
+
+    // A grantee's account deleted: its grant goes, and is_shared with it.
+    let cid = app.user("cid").await;
+    assert_eq!(
+        app.share(&owner.token, id, "cid", "read").await.0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        app.sql(&format!("SELECT is_shared FROM files WHERE id = '{id}'")),
+        "t"
+    );
+    assert_eq!(
+        app.delete_user(&owner.token, cid.id).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.sql(&format!("SELECT is_shared FROM files WHERE id = '{id}'")),
+        "f"
+    );
+    assert_eq!(
+        app.sql(&format!(
+            "SELECT count(*) FROM permissions WHERE file_id = '{id}'"
+        )),
+        "1"
+    );
 }
 
 #[tokio::test]
@@ -409,6 +434,12 @@ async fn the_authorization_matrix_holds_for_every_route_and_caller() {
             Box::new(|_, _, _| (Method::GET, "/api/files?scope=all".into(), None)),
         ),
         (
+            "POST /api/files",
+            Needs::Session,
+            201,
+            Box::new(|_, _, _| (Method::POST, "/api/files?name=new.bin".into(), None)),
+        ),
+        (
             "GET /api/files/:id",
             Needs::Level(Level::Read),
             200,
@@ -545,7 +576,9 @@ async fn the_authorization_matrix_holds_for_every_route_and_caller() {
             } {
                 builder = builder.bearer_auth(token);
             }
-            builder = match (body, name.starts_with("PUT")) {
+            // Content routes take raw bytes.
+            let raw = name.starts_with("PUT") || *name == "POST /api/files";
+            builder = match (body, raw) {
                 (Some(json), _) => builder.json(&json),
                 (None, true) => builder.body("new content"),
                 (None, false) => builder,
@@ -615,6 +648,9 @@ async fn listing_a_thousand_shared_files_runs_a_bounded_number_of_statements() {
             .parse()
             .unwrap();
         // The caller's session, then the page: not one statement per file.
-        assert!((1..=4).contains(&statements), "scope={scope}: {statements} statements");
+        assert!(
+            (1..=4).contains(&statements),
+            "scope={scope}: {statements} statements"
+        );
     }
 }

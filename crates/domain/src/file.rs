@@ -129,7 +129,10 @@ impl Access {
         }
     }
 
-    /// Whether the caller may grant, change or revoke others' access.
+    /// Whether the caller may grant, change or revoke others' access: the
+    /// owner and administrators only. A `delete` grantee may not re-share:
+    /// `delete` is a right over the content, not over its audience, and
+    /// the owner must always know (and decide) who can see their file.
     pub fn may_share(self) -> bool {
         matches!(self, Access::Owner | Access::Admin)
     }
@@ -203,6 +206,11 @@ mod tests {
         assert!(write.allows(Level::Read) && write.allows(Level::Write));
         assert!(!write.allows(Level::Delete));
         assert!(!write.may_share());
+        let delete = Access::of(Role::Viewer, false, Some(Level::Delete));
+        assert!(
+            delete.allows(Level::Delete) && !delete.may_share(),
+            "no re-sharing"
+        );
     }
 
     #[test]
