@@ -349,6 +349,10 @@ fn expected(caller: Caller, needs: Needs, ok: u16) -> u16 {
     }
 }
 
+/// A route's request for a cell: (file id, the cast, a user to delete) to
+/// (method, path, JSON body).
+type MakeRequest = Box<dyn Fn(&str, &Cast, i64) -> (Method, String, Option<Value>)>;
+
 struct Cast {
     users: Vec<(Caller, User)>,
     target: User,
@@ -395,8 +399,7 @@ async fn the_authorization_matrix_holds_for_every_route_and_caller() {
     ));
 
     // Every route of auth (accounts), files, downloads and permissions.
-    type Request = (Method, String, Option<Value>);
-    let routes: Vec<(&str, Needs, u16, Box<dyn Fn(&str, &Cast, i64) -> Request>)> = vec![
+    let routes: Vec<(&str, Needs, u16, MakeRequest)> = vec![
         (
             "GET /api/auth/me",
             Needs::Session,
