@@ -24,11 +24,11 @@ fn populate_sql(other_files: i64, other_users: i64) -> String {
     format!(
         "SET session_replication_role = replica; \
          INSERT INTO users (username, email, password) \
-           SELECT 'u' || n, 'u' || n || '@bench.example', '$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA' \
+           SELECT 'user' || n, 'user' || n || '@bench.example', '$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA' \
            FROM generate_series(1, {other_users}) n; \
          INSERT INTO files (id, owner_id, file_name, file_path, file_size, sha256, created_at, updated_at) \
            SELECT gen_random_uuid(), 2 + (n % {other_users}), 'file-' || md5(n::text), 'pg:' || gen_random_uuid(), \
-                  (n * 7919) % 10000000, '\\x0000000000000000000000000000000000000000000000000000000000000000', \
+                  (n::bigint * 7919) % 10000000, '\\x0000000000000000000000000000000000000000000000000000000000000000', \
                   (now() AT TIME ZONE 'utc') - make_interval(secs => n), (now() AT TIME ZONE 'utc') - make_interval(secs => n) \
            FROM generate_series(1, {other_files}) n; \
          INSERT INTO files (id, owner_id, file_name, file_path, file_size, sha256, created_at, updated_at) \
@@ -43,8 +43,7 @@ fn populate_sql(other_files: i64, other_users: i64) -> String {
          UPDATE files SET is_shared = true WHERE id IN (SELECT file_id FROM permissions WHERE NOT is_owner); \
          UPDATE users u SET used_bytes = s.used FROM (SELECT owner_id, sum(file_size) AS used FROM files GROUP BY owner_id) s \
            WHERE s.owner_id = u.id; \
-         RESET session_replication_role; \
-         VACUUM ANALYZE"
+         RESET session_replication_role"
     )
 }
 
@@ -61,6 +60,7 @@ fn system(runtime: &tokio::runtime::Runtime, other_files: i64, other_users: i64)
     let token = runtime.block_on(crate::client::sign_in(&host.url(""), "lister"))?;
     let started = Instant::now();
     db.psql(&populate_sql(other_files, other_users))?;
+    db.psql("VACUUM ANALYZE")?;
     println!(
         "populated {other_files} files of {other_users} users in {:.1} s",
         started.elapsed().as_secs_f64()
