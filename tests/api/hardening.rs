@@ -88,15 +88,7 @@ async fn two_uploads_racing_for_the_last_free_bytes_cannot_both_fit() {
         assert_eq!(usage, 700);
         let kept = if a.0 == StatusCode::CREATED { &a.1 } else { &b.1 };
         let id = kept["id"].as_str().unwrap();
-        let (status, _) = app
-            .call(
-                Method::DELETE,
-                &format!("/api/files/{id}"),
-                Some(&user.token),
-                None,
-            )
-            .await;
-        assert_eq!(status, StatusCode::NO_CONTENT);
+        assert_eq!(app.delete_file(&user.token, id).await, StatusCode::NO_CONTENT);
     }
     assert_eq!(app.sql("SELECT count(*) FROM file_chunks"), "0");
 }
@@ -474,14 +466,7 @@ async fn a_delete_racing_a_replacement_frees_the_content_it_deleted() {
     {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    let (status, _) = app
-        .call(
-            Method::DELETE,
-            &format!("/api/files/{id}"),
-            Some(&user.token),
-            None,
-        )
-        .await;
+    let status = app.delete_file(&user.token, &id).await;
     assert!(replacement.wait().unwrap().success());
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(

@@ -115,6 +115,12 @@ impl TestApp {
         self.call(Method::DELETE, &path, Some(token), None).await.0
     }
 
+    /// `DELETE /api/files/:id`; the status.
+    pub async fn delete_file(&self, token: &str, file_id: &str) -> StatusCode {
+        let path = format!("/api/files/{file_id}");
+        self.call(Method::DELETE, &path, Some(token), None).await.0
+    }
+
     /// Runs SQL in the app's database.
     pub fn sql(&self, sql: &str) -> String {
         self.db.psql(sql).expect("psql")

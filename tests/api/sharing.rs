@@ -258,12 +258,11 @@ async fn racing_grants_leave_one_row_and_a_deleted_file_none() {
             )),
             "1"
         );
-        let path = format!("/api/files/{id}");
-        let (grant, delete) = tokio::join!(
+        let (grant, deleted) = tokio::join!(
             app.share(&owner.token, &id, "root", "read"),
-            app.call(Method::DELETE, &path, Some(&owner.token), None),
+            app.delete_file(&owner.token, &id),
         );
-        assert_eq!(delete.0, StatusCode::NO_CONTENT);
+        assert_eq!(deleted, StatusCode::NO_CONTENT);
         assert!(
             [StatusCode::CREATED, StatusCode::NOT_FOUND].contains(&grant.0),
             "{grant:?}"

@@ -128,28 +128,12 @@ pub async fn grant(
         let before: Option<String> = column(&row, "before")?;
         let unchanged = !created && before.as_deref() == Some(level.as_str());
         if !unchanged {
-            let (kind, message) = if created {
-                (
-                    "share_granted",
-                    format!(
-                        "{} shared “{}” with you ({})",
-                        sharing.by_username,
-                        sharing.file_name,
-                        level.as_str()
-                    ),
-                )
+            let event = if created {
+                Event::Granted(level)
             } else {
-                (
-                    "share_changed",
-                    format!(
-                        "{} changed your access to “{}” to {}",
-                        sharing.by_username,
-                        sharing.file_name,
-                        level.as_str()
-                    ),
-                )
+                Event::Changed(level)
             };
-            notifications::create(db, &notice(sharing, user_id, kind, message, Some(level))).await?;
+            notifications::create(db, &notice(sharing, user_id, event)).await?;
         }
         let grant = get(db, sharing.file, user_id)
             .await?
@@ -180,13 +164,7 @@ pub async fn change(db: &Db, sharing: &Sharing<'_>, user_id: i64, level: Level) 
             return Err(owner_rule());
         }
         if changed > 0 {
-            let message = format!(
-                "{} changed your access to “{}” to {}",
-                sharing.by_username,
-                sharing.file_name,
-                level.as_str()
-            );
-            notifications::create(db, &notice(sharing, user_id, "share_changed", message, Some(level))).await?;
+            notifications::create(db, &notice(sharing, user_id, Event::Changed(level))).await?;
         }
         Ok(grant)
     })
@@ -207,32 +185,47 @@ pub async fn revoke(db: &Db, sharing: &Sharing<'_>, user_id: i64) -> Result<(), 
         if removed == 0 {
             return Err(StoreError::NotFound("grant"));
         }
-        let message = format!(
-            "{} stopped sharing “{}” with you",
-            sharing.by_username, sharing.file_name
-        );
-        notifications::create(db, &notice(sharing, user_id, "share_revoked", message, None)).await?;
+        notifications::create(db, &notice(sharing, user_id, Event::Revoked)).await?;
         Ok(())
     })
     .await
 }
 
-fn notice(
-    sharing: &Sharing<'_>,
-    user_id: i64,
-    kind: &'static str,
-    message: String,
-    level: Option<Level>,
-) -> Notice {
+/// What happened to a user's access, for the notification that tells them.
+enum Event {
+    Granted(Level),
+    Changed(Level),
+    Revoked,
+}
+
+fn notice(sharing: &Sharing<'_>, user_id: i64, event: Event) -> Notice {
+    let (by, file) = (&sharing.by_username, sharing.file_name);
+    let (kind, message, level) = match event {
+        Event::Granted(level) => (
+            "share_granted",
+            format!("{by} shared “{file}” with you ({})", level.as_str()),
+            Some(level),
+        ),
+        Event::Changed(level) => (
+            "share_changed",
+            format!("{by} changed your access to “{file}” to {}", level.as_str()),
+            Some(level),
+        ),
+        Event::Revoked => (
+            "share_revoked",
+            format!("{by} stopped sharing “{file}” with you"),
+            None,
+        ),
+    };
     Notice {
         user_id,
         kind,
         message,
         data: json!({
             "file_id": sharing.file.as_ref(),
-            "file_name": sharing.file_name,
+            "file_name": file,
             "permission": level.map(Level::as_str),
-            "by": { "id": sharing.by_id, "username": sharing.by_username },
+            "by": { "id": sharing.by_id, "username": by },
         }),
     }
 }
