@@ -6,11 +6,14 @@ use crate::engine::{self, EngineSettings, EpochTicker};
 use crate::manifest::{HttpHandler, Manifest, StaticResponse};
 use crate::outbound_http::OutboundHttp;
 use crate::pg::{PgState, PoolSettings, Pools};
+use crate::redis::RedisState;
+use crate::redis::trigger::{RedisComponent, Subscription, subscriptions};
 use crate::routes::{RouteSpec, Router, Target};
 use crate::state::{InstanceState, MemoryLimit};
 use crate::variables::{ComponentVariables, Resolver};
 use crate::wasi::ComponentWasi;
 use anyhow::{Context, Result, bail};
+use indexmap::IndexMap;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,6 +58,8 @@ pub struct App {
     pub http_components: HashMap<String, HttpComponent>,
     pub descriptions: HashMap<String, String>,
     pub request_timeout: Option<Duration>,
+    /// The Redis triggers' subscriptions, for the caller to run.
+    pub redis_subscriptions: Vec<Subscription>,
     _epoch_ticker: Option<EpochTicker>,
 }
 
@@ -72,10 +77,11 @@ impl HttpComponent {
 }
 
 /// Makes the stores of one component's instances.
+#[derive(Clone)]
 pub struct ComponentInstances {
     engine: Engine,
     component_id: Arc<str>,
-    wasi: ComponentWasi,
+    wasi: Arc<ComponentWasi>,
     variables: Arc<ComponentVariables>,
     allowed_hosts: Arc<AllowedHosts>,
     pools: Arc<Pools>,
@@ -101,6 +107,7 @@ impl HandlerState for ComponentInstances {
                 self.allowed_hosts.clone(),
                 self.pools.clone(),
             ),
+            redis: RedisState::new(self.component_id.clone(), self.allowed_hosts.clone()),
             limits: MemoryLimit {
                 component_id: self.component_id.clone(),
                 max_bytes: self.settings.max_memory,
@@ -171,7 +178,14 @@ impl App {
             })
             .collect();
 
+        let redis_component_ids: Vec<&str> = manifest
+            .redis_triggers
+            .iter()
+            .map(|t| t.component.as_str())
+            .collect();
+
         let mut http_components = HashMap::new();
+        let mut redis_components = IndexMap::new();
         let mut descriptions = HashMap::new();
         for (id, component) in &manifest.components {
             let loaded = engine::load_component(&engine, &component.source).with_context(|| {
@@ -185,10 +199,11 @@ impl App {
             if let Some(description) = &component.description {
                 descriptions.insert(id.clone(), description.clone());
             }
-            if !http_component_ids.contains(&id.as_str()) {
+            let on_http = http_component_ids.contains(&id.as_str());
+            let on_redis = redis_component_ids.contains(&id.as_str());
+            if !on_http && !on_redis {
                 continue;
             }
-            let proxy_pre = http_proxy_pre(pre).with_context(|| format!("component {id:?}"))?;
             let allowed_hosts = component
                 .allowed_outbound_hosts
                 .iter()
@@ -196,12 +211,13 @@ impl App {
                 .collect::<Result<Vec<_>>>()
                 .and_then(|entries| AllowedHosts::parse(&entries))
                 .with_context(|| format!("component {id:?}: invalid allowed_outbound_hosts"))?;
-            let reuse = matches!(proxy_pre, ProxyPre::P3(_));
             let instances = ComponentInstances {
                 engine: engine.clone(),
                 component_id: id.as_str().into(),
-                wasi: ComponentWasi::prepare(component, &manifest.dir)
-                    .with_context(|| format!("component {id:?}"))?,
+                wasi: Arc::new(
+                    ComponentWasi::prepare(component, &manifest.dir)
+                        .with_context(|| format!("component {id:?}"))?,
+                ),
                 variables: Arc::new(ComponentVariables {
                     component_id: id.clone(),
                     templates: component.variables.clone(),
@@ -210,16 +226,26 @@ impl App {
                 allowed_hosts: Arc::new(allowed_hosts),
                 pools: pools.clone(),
                 settings: settings.clone(),
-                reuse,
+                reuse: false,
             };
-            http_components.insert(
-                id.clone(),
-                HttpComponent {
-                    id: id.clone(),
-                    handler: ProxyHandler::new(instances, proxy_pre),
-                },
-            );
+            if on_redis {
+                let handler =
+                    RedisComponent::new(id, instances.clone(), pre.clone(), settings.request_timeout)?;
+                redis_components.insert(id.clone(), Arc::new(handler));
+            }
+            if on_http {
+                let proxy_pre = http_proxy_pre(pre).with_context(|| format!("component {id:?}"))?;
+                let reuse = matches!(proxy_pre, ProxyPre::P3(_));
+                http_components.insert(
+                    id.clone(),
+                    HttpComponent {
+                        id: id.clone(),
+                        handler: ProxyHandler::new(ComponentInstances { reuse, ..instances }, proxy_pre),
+                    },
+                );
+            }
         }
+        let redis_subscriptions = subscriptions(manifest, &resolver, &redis_components)?;
 
         let mut static_responses = HashMap::new();
         let specs = manifest.http_triggers.iter().enumerate().map(|(index, trigger)| {
@@ -262,6 +288,7 @@ impl App {
             http_components,
             descriptions,
             request_timeout: settings.request_timeout,
+            redis_subscriptions,
             _epoch_ticker: settings
                 .request_timeout
                 .map(|_| EpochTicker::start(engine.clone())),

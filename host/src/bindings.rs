@@ -11,8 +11,19 @@ mod generated {
         with: {
             "spin:postgres/postgres.connection": crate::pg::PgConnection,
             "spin:postgres/postgres.connection-builder": crate::pg::PgConnectionBuilder,
+            "spin:redis/redis.connection": crate::redis::RedisConnection,
         },
     });
 }
 
+mod redis_handler {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "spindrive:host/redis-handler",
+        exports: { default: async },
+        with: { "spin:redis/redis": crate::bindings::spin::redis::redis },
+    });
+}
+
 pub use generated::spin;
+pub use redis_handler::RedisHandlerPre;

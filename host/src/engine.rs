@@ -3,8 +3,10 @@
 //! interruption for request timeouts, and every host interface.
 
 use crate::bindings::spin::postgres::postgres;
+use crate::bindings::spin::redis::redis;
 use crate::bindings::spin::variables::variables;
 use crate::pg::{PgInterface, PgView};
+use crate::redis::{RedisInterface, RedisView};
 use crate::state::InstanceState;
 use crate::variables::VariablesInterface;
 use anyhow::{Context, Result};
@@ -94,6 +96,10 @@ pub fn build_linker(engine: &Engine) -> Result<Linker<InstanceState>> {
     variables::add_to_linker::<_, VariablesInterface>(&mut linker, |state| &*state.variables)?;
     postgres::add_to_linker::<_, PgInterface>(&mut linker, |state| PgView {
         state: &mut state.pg,
+        table: &mut state.table,
+    })?;
+    redis::add_to_linker::<_, RedisInterface>(&mut linker, |state| RedisView {
+        state: &mut state.redis,
         table: &mut state.table,
     })?;
     Ok(linker)

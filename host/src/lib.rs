@@ -18,6 +18,8 @@ pub mod manifest;
 pub mod outbound_http;
 /// `spin:postgres`: pooled connections, Spin's value mapping.
 pub mod pg;
+/// `spin:redis`: outbound connections and the Redis trigger.
+pub mod redis;
 /// Spin's HTTP routing rules; pure, no I/O.
 pub mod routes;
 /// The HTTP server: well-known paths, Spin headers, access log, shutdown.

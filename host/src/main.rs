@@ -7,7 +7,7 @@ use spindrive_host::engine::EngineSettings;
 use spindrive_host::manifest::Manifest;
 use spindrive_host::pg::PoolSettings;
 use spindrive_host::variables::Resolver;
-use spindrive_host::{server, startup};
+use spindrive_host::{redis, server, startup};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -146,17 +146,20 @@ async fn up(args: UpArgs) -> Result<()> {
         wait_timeout: Some(args.pg_pool_timeout),
         connect_timeout: args.pg_connect_timeout,
     };
-    let app = Arc::new(App::load(
+    let mut app = App::load(
         &manifest,
         resolver,
         &engine_settings,
         &instance_settings,
         pool_settings,
-    )?);
+    )?;
+    let redis_subscriptions = std::mem::take(&mut app.redis_subscriptions);
+    let app = Arc::new(app);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     startup::print_routes(&app, listener.local_addr()?);
+    tokio::spawn(redis::trigger::run(redis_subscriptions));
     server::serve(app, listener, shutdown_signal()).await
 }
 

@@ -72,7 +72,8 @@ pub struct StaticResponse {
 #[derive(Clone, Debug)]
 pub struct RedisTrigger {
     pub component: String,
-    pub channel: String,
+    /// `{{ variable }}` is allowed, as in Spin.
+    pub channel: Template,
     pub address: Option<Template>,
 }
 
@@ -424,7 +425,7 @@ fn redis_trigger(entry: toml::Table, components: &IndexMap<String, Component>) -
     let raw: raw::RedisTrigger = entry.try_into()?;
     Ok(RedisTrigger {
         component: component_reference(raw.component, components)?,
-        channel: raw.channel,
+        channel: Template::parse(&raw.channel).context("channel")?,
         address: raw.address.as_deref().map(Template::parse).transpose()?,
     })
 }

@@ -3,6 +3,7 @@
 
 use crate::outbound_http::OutboundHttp;
 use crate::pg::PgState;
+use crate::redis::RedisState;
 use crate::variables::ComponentVariables;
 use std::sync::Arc;
 use wasmtime::component::ResourceTable;
@@ -18,6 +19,7 @@ pub struct InstanceState {
     pub outbound_http: OutboundHttp,
     pub variables: Arc<ComponentVariables>,
     pub pg: PgState,
+    pub redis: RedisState,
     pub limits: MemoryLimit,
 }
 

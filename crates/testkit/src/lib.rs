@@ -3,8 +3,10 @@
 //! measure it, stop it; find the built fixture components.
 
 mod postgres;
+mod redis;
 
 pub use postgres::{PrivateServer, TestDatabase, admin_url, app_host, migrate, psql, with_database};
+pub use redis::RedisServer;
 
 use anyhow::{Context, Result, bail};
 use std::io::{BufRead, BufReader, Read};

@@ -9,15 +9,24 @@ pub struct TestApp {
 }
 
 impl TestApp {
-    /// Writes `manifest`, replacing `{probe}`, `{legacy}` and `{kv_user}` with
-    /// the fixture components' paths.
+    /// Writes `manifest`, replacing `{probe}`, `{legacy}`, `{kv_user}`,
+    /// `{pg_probe}`, `{redis_probe}` and `{redis_subscriber}` with the
+    /// fixture components' paths.
     pub fn new(manifest: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let text = manifest
             .replace("{probe}", &component_wasm("probe").display().to_string())
             .replace("{legacy}", &component_wasm("legacy-p2").display().to_string())
             .replace("{kv_user}", &component_wasm("kv-user").display().to_string())
-            .replace("{pg_probe}", &component_wasm("pg-probe").display().to_string());
+            .replace("{pg_probe}", &component_wasm("pg-probe").display().to_string())
+            .replace(
+                "{redis_probe}",
+                &component_wasm("redis-probe").display().to_string(),
+            )
+            .replace(
+                "{redis_subscriber}",
+                &component_wasm("redis-subscriber").display().to_string(),
+            );
         std::fs::write(dir.path().join("spin.toml"), text).expect("write spin.toml");
         TestApp { dir }
     }

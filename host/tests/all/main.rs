@@ -7,6 +7,7 @@ mod limits;
 mod manifest;
 mod outbound;
 mod postgres;
+mod redis;
 mod routing;
 mod serving;
 mod streaming;
