@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # `make up`: a project-local Postgres (unless SPIN_VARIABLE_DB_HOST points
-# elsewhere), its `spindrive` role and database, the migrations, then the
-# app on http://127.0.0.1:3000. Ctrl-C stops everything this script started.
+# elsewhere), its `spindrive` role and database, the migrations, a
+# project-local Redis (unless SPIN_VARIABLE_REDIS_HOST points elsewhere),
+# then the app on http://127.0.0.1:3000. Ctrl-C stops everything this
+# script started.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 listen=${LISTEN:-127.0.0.1:3000}
 
-started_pg= sweeper=
+started_pg= started_redis= sweeper=
 cleanup() {
     if [[ -n $sweeper ]]; then kill "$sweeper" 2>/dev/null || true; fi
     if [[ -n $started_pg ]]; then scripts/pg.sh stop; echo "stopped PostgreSQL"; fi
+    if [[ -n $started_redis ]]; then scripts/redis.sh stop; echo "stopped Redis"; fi
 }
 trap cleanup EXIT
 
@@ -34,6 +37,22 @@ else
     app_url="postgres://${SPIN_VARIABLE_DB_USER:-spindrive}:${SPIN_VARIABLE_DB_PASSWORD:?set SPIN_VARIABLE_DB_PASSWORD}@$SPIN_VARIABLE_DB_HOST:${SPIN_VARIABLE_DB_PORT:-5432}/${SPIN_VARIABLE_DB_NAME:-spindrive}"
 fi
 migrations/migrate.sh "$app_url"
+
+# Redis only wakes the transformation worker: without it everything else
+# serves, transformations answer 503, and the worker subscribes as soon as
+# Redis is back.
+if [[ -z ${SPIN_VARIABLE_REDIS_HOST:-} ]]; then
+    export REDIS_STATE_DIR=$root/.state/redis REDIS_PORT=${SPIN_VARIABLE_REDIS_PORT:-56379}
+    export SPIN_VARIABLE_REDIS_PORT=$REDIS_PORT
+    if scripts/redis.sh start; then
+        started_redis=1
+        SPIN_VARIABLE_REDIS_PASSWORD=$(scripts/redis.sh password)
+    else
+        echo "warning: Redis did not start: transformations are unavailable until it runs on 127.0.0.1:$REDIS_PORT" >&2
+        SPIN_VARIABLE_REDIS_PASSWORD=$(cat "$REDIS_STATE_DIR/password" 2>/dev/null || true)
+    fi
+    export SPIN_VARIABLE_REDIS_PASSWORD
+fi
 
 # The content sweep on a schedule (uploads also run it), so space from
 # abandoned uploads and deleted files comes back while the app is idle.

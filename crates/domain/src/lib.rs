@@ -24,5 +24,7 @@ pub mod throttle;
 pub mod time;
 /// Bearer session tokens: generation, hashing, parsing.
 pub mod token;
+/// Transformations: types, parameters, result names, job states.
+pub mod transform;
 
 pub use error::ValidationError;
