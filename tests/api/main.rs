@@ -12,3 +12,4 @@ mod openapi;
 mod schema;
 mod scripts;
 mod sharing;
+mod transformations;

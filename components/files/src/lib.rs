@@ -74,6 +74,7 @@ async fn upload(ctx: &mut Ctx) -> Result<Reply, ApiError> {
         name.as_ref(),
         &content_type,
         config.default_quota_bytes,
+        async |_, _| Ok(()),
     )
     .await?;
     let id = FileId::parse(&id).ok_or_else(|| ApiError::internal("the database made an invalid id"))?;

@@ -15,14 +15,19 @@ pub struct FileId(String);
 
 impl FileId {
     pub fn parse(input: &str) -> Option<Self> {
-        let id = input.to_ascii_lowercase();
-        let shape_ok = id.len() == 36
-            && id.char_indices().all(|(i, c)| match i {
-                8 | 13 | 18 | 23 => c == '-',
-                _ => c.is_ascii_hexdigit(),
-            });
-        shape_ok.then_some(FileId(id))
+        canonical_uuid(input).map(FileId)
     }
+}
+
+/// `input` as a UUID in canonical lowercase form, if it is one.
+pub fn canonical_uuid(input: &str) -> Option<String> {
+    let id = input.to_ascii_lowercase();
+    let shape_ok = id.len() == 36
+        && id.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        });
+    shape_ok.then_some(id)
 }
 
 impl AsRef<str> for FileId {

@@ -32,6 +32,10 @@ pub enum ImagingError {
     Unsupported,
     #[error("the image is {width}×{height} pixels; transformations accept at most {limit} pixels")]
     TooManyPixels { width: u32, height: u32, limit: u64 },
+    /// A header whose size cannot even be represented here (on wasm32, an
+    /// image over 4 GiB): refused without its dimensions.
+    #[error("the image is too large: transformations accept at most {limit} pixels")]
+    Oversized { limit: u64 },
     #[error("the image cannot be read: {0}")]
     Corrupt(String),
     #[error("the result would be {size} bytes; the limit is {limit}")]
@@ -127,14 +131,16 @@ fn decode(input: &[u8], format: ImageFormat, limits: &Limits) -> Result<DynamicI
         image::ImageError::Limits(_) => ImagingError::Corrupt("it needs more memory than allowed".into()),
         other => ImagingError::Corrupt(other.to_string()),
     };
-    let mut reader = ImageReader::with_format(Cursor::new(input), codec(format));
-    let mut decoder_limits = image::Limits::default();
-    // Room for the decoded pixels (at most 16 bytes each) and the codec's
-    // own buffers; the pixel count is checked exactly below.
-    decoder_limits.max_alloc = Some(limits.max_pixels.saturating_mul(16).max(64 << 20));
-    reader.limits(decoder_limits);
-    let mut decoder = reader.into_decoder().map_err(corrupt)?;
-    let (width, height) = decoder.dimensions();
+    // The header alone first (no pixel buffer is sized from it yet), so a
+    // lying or enormous one is refused with its real dimensions.
+    let mut probe = ImageReader::with_format(Cursor::new(input), codec(format));
+    probe.no_limits();
+    let (width, height) = probe.into_dimensions().map_err(|e| match e {
+        image::ImageError::Limits(_) => ImagingError::Oversized {
+            limit: limits.max_pixels,
+        },
+        other => corrupt(other),
+    })?;
     if u64::from(width) * u64::from(height) > limits.max_pixels {
         return Err(ImagingError::TooManyPixels {
             width,
@@ -142,6 +148,13 @@ fn decode(input: &[u8], format: ImageFormat, limits: &Limits) -> Result<DynamicI
             limit: limits.max_pixels,
         });
     }
+    let mut reader = ImageReader::with_format(Cursor::new(input), codec(format));
+    let mut decoder_limits = image::Limits::default();
+    // Room for the decoded pixels (at most 16 bytes each) and the codec's
+    // own buffers.
+    decoder_limits.max_alloc = Some(limits.max_pixels.saturating_mul(16).max(64 << 20));
+    reader.limits(decoder_limits);
+    let mut decoder = reader.into_decoder().map_err(corrupt)?;
     let orientation = decoder.orientation().map_err(corrupt)?;
     let mut image = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
     image.apply_orientation(orientation);

@@ -58,13 +58,13 @@ impl std::fmt::Debug for Config {
     }
 }
 
-async fn get(name: &str) -> Result<String, ApiError> {
+pub(crate) async fn get(name: &str) -> Result<String, ApiError> {
     variables::get(name)
         .await
         .map_err(|err| ApiError::internal(format!("variable {name}: {err}")))
 }
 
-async fn number<T: std::str::FromStr>(name: &str) -> Result<T, ApiError> {
+pub(crate) async fn number<T: std::str::FromStr>(name: &str) -> Result<T, ApiError> {
     get(name)
         .await?
         .trim()

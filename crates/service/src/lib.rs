@@ -17,6 +17,8 @@ pub mod request;
 pub mod response;
 /// Method-and-path dispatch to a component's endpoints.
 pub mod router;
+/// The transformation queue's settings (Redis, lease, limits).
+pub mod transform_config;
 
 pub use auth::Caller;
 pub use config::Config;
@@ -25,3 +27,4 @@ pub use error::ApiError;
 pub use request::Ctx;
 pub use response::Reply;
 pub use router::serve;
+pub use transform_config::TransformConfig;

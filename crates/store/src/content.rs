@@ -6,12 +6,12 @@
 
 use crate::error::StoreError;
 use crate::files::VisibleFile;
+use bytes::Bytes;
 use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
 use spin_sdk::pg::ParameterValue;
 use spindrive_domain::file::FileId;
 use spindrive_service::db::{Db, column};
-use spindrive_service::request::Body;
 use spindrive_service::{Caller, Config};
 use std::time::{Duration, Instant};
 
@@ -89,16 +89,17 @@ pub async fn allowance(
     })
 }
 
-/// Streams `body` into staged chunks; at most `allowance` bytes (413
-/// beyond, with nothing kept). Any failure removes what was staged.
+/// Streams `body` (a request's, or a worker's result) into staged chunks;
+/// at most `allowance` bytes (413 beyond, with nothing kept). Any failure
+/// removes what was staged.
 ///
 /// No database connection is held while the client sends: each chunk
 /// (and each progress mark) takes one from the runtime's pool and gives it
 /// back, so slow uploads cannot drain the pool every request shares.
-pub async fn stage(
+pub async fn stage<B: http_body::Body<Data = Bytes> + Unpin>(
     config: &Config,
     owner: Caller,
-    mut body: Body,
+    mut body: B,
     allowance: Allowance,
 ) -> Result<Staged, StoreError> {
     let db = Db::connect(config).await?;
@@ -126,10 +127,10 @@ pub async fn stage(
     }
 }
 
-async fn stream_chunks(
+async fn stream_chunks<B: http_body::Body<Data = Bytes> + Unpin>(
     config: &Config,
     storage_key: &str,
-    body: &mut Body,
+    body: &mut B,
     allowance: Allowance,
     progress_every: Duration,
 ) -> Result<(i64, [u8; 32]), StoreError> {
@@ -236,7 +237,8 @@ async fn claim(db: &Db, staged: &Staged) -> Result<(), StoreError> {
 }
 
 /// Publishes staged content as a new file owned by `owner`, in one
-/// transaction.
+/// transaction, which `within` joins with the new file's id (a worker
+/// records its job's result there, so the two commit or fail together).
 pub async fn publish_new(
     db: &Db,
     owner: Caller,
@@ -244,6 +246,7 @@ pub async fn publish_new(
     file_name: &str,
     content_type: &str,
     default_quota: i64,
+    within: impl AsyncFnOnce(&Db, &str) -> Result<(), StoreError>,
 ) -> Result<String, StoreError> {
     let published = db
         .transaction(async |db| {
@@ -266,6 +269,7 @@ pub async fn publish_new(
             // The owner's grant row comes with the file (a trigger).
             let id: String = column(&row, "id")?;
             within_quota(db, owner.id, default_quota).await?;
+            within(db, &id).await?;
             Ok(id)
         })
         .await;

@@ -29,6 +29,10 @@ pub enum StoreError {
     UploadInterrupted,
     /// Too many attempts; retry after the seconds.
     Throttled(u64),
+    /// The user has this many transformations pending or running already.
+    TooManyJobs(i64),
+    /// A worker's claim on a job no longer holds: someone else finished it.
+    ClaimLost,
     /// A value the client sent is not acceptable.
     Invalid(ValidationError),
     /// The database holds something it never should: our bug.
@@ -95,8 +99,18 @@ impl From<StoreError> for ApiError {
                 "the upload ended before its body was complete",
             ),
             StoreError::Throttled(seconds) => ApiError::throttled(seconds),
+            StoreError::TooManyJobs(limit) => {
+                let mut error = ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_jobs",
+                    format!("you have {limit} transformations waiting or running; retry when some finish"),
+                );
+                error.retry_after = Some(5);
+                error
+            }
             StoreError::Invalid(error) => error.into(),
             StoreError::Corrupt(what) => ApiError::internal(what),
+            StoreError::ClaimLost => ApiError::conflict("claim_lost", "the job was finished elsewhere"),
         }
     }
 }

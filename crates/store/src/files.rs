@@ -294,7 +294,7 @@ pub fn position_after(file: &VisibleFile, listing: &Listing) -> Position {
 }
 
 /// Timestamps in cursors, to the microsecond.
-const POSITION_TIME: &str = "%Y-%m-%dT%H:%M:%S%.f";
+pub(crate) const POSITION_TIME: &str = "%Y-%m-%dT%H:%M:%S%.f";
 
 /// Renames a file, if it still has metadata version `expected` when one
 /// is given (`If-Match`, checked by the UPDATE itself: 412 otherwise).

@@ -7,6 +7,8 @@ pub mod content;
 pub mod error;
 /// File metadata, read with the caller's access.
 pub mod files;
+/// Transformation jobs: created, claimed under a lease, finished once.
+pub mod jobs;
 /// Failed-login bookkeeping for throttling.
 pub mod login_failures;
 /// Notifications: created here, in the transaction of what they tell.

@@ -2,11 +2,14 @@
 //! start `spindrive-host` on a free port with a manifest, read its output,
 //! measure it, stop it; find the built fixture components.
 
+pub mod images;
 mod postgres;
 mod redis;
 
-pub use postgres::{PrivateServer, TestDatabase, admin_url, app_host, migrate, psql, with_database};
-pub use redis::RedisServer;
+pub use postgres::{
+    PrivateServer, TestDatabase, admin_url, app_host, app_host_with_redis, migrate, psql, with_database,
+};
+pub use redis::{RedisServer, shared_redis_url};
 
 use anyhow::{Context, Result, bail};
 use std::io::{BufRead, BufReader, Read};

@@ -84,27 +84,39 @@ pub fn migrate(url: &str) -> Result<()> {
         .map(drop)
 }
 
-/// A host serving the product's spin.toml against `db` (migrated first).
+/// A host serving the product's spin.toml against `db` (migrated first)
+/// and the run's shared Redis, on a queue channel of the test's own.
 pub fn app_host(db: &TestDatabase) -> Result<super::HostBuilder> {
+    app_host_with_redis(db, &super::redis::shared_redis_url()?)
+}
+
+/// [`app_host`] with the Redis at `redis_url` (`redis://:password@host:port`).
+pub fn app_host_with_redis(db: &TestDatabase, redis_url: &str) -> Result<super::HostBuilder> {
     migrate(&db.url())?;
     // postgres://user:password@host:port/database
-    let url = db.url();
-    let parse = || -> Option<[(&'static str, String); 6]> {
-        let rest = url.strip_prefix("postgres://")?;
-        let (credentials, location) = rest.split_once('@')?;
-        let (user, password) = credentials.split_once(':')?;
-        let (address, name) = location.split_once('/')?;
-        let (host, port) = address.split_once(':')?;
-        Some([
-            ("db_host", host.to_owned()),
-            ("db_port", port.to_owned()),
-            ("db_name", name.to_owned()),
-            ("db_user", user.to_owned()),
-            ("db_password", password.to_owned()),
-            ("db_sslmode", "disable".to_owned()),
-        ])
-    };
-    let variables = parse().context("the test database URL is not postgres://user:password@host:port/db")?;
+    let url = url::Url::parse(&db.url())?;
+    let redis = url::Url::parse(redis_url)?;
+    let text = |value: Option<&str>| value.unwrap_or_default().to_owned();
+    let variables = [
+        ("db_host", text(url.host_str())),
+        (
+            "db_port",
+            url.port()
+                .context("the test database URL has no port")?
+                .to_string(),
+        ),
+        ("db_name", url.path().trim_start_matches('/').to_owned()),
+        ("db_user", url.username().to_owned()),
+        ("db_password", text(url.password())),
+        ("db_sslmode", "disable".to_owned()),
+        ("redis_host", text(redis.host_str())),
+        (
+            "redis_port",
+            redis.port().context("the Redis URL has no port")?.to_string(),
+        ),
+        ("redis_password", text(redis.password())),
+        ("transform_channel", format!("transform-{}", db.name)),
+    ];
     let root = super::workspace_root();
     let mut builder = super::HostBuilder::new(super::host_binary(), root.join("spin.toml"));
     for (key, value) in variables {

@@ -1,7 +1,8 @@
-//! Redis for tests: a private server per test, with its own port and state
-//! directory, started by `scripts/redis.sh`.
+//! Redis for tests: the run's shared server (`scripts/with-services.sh`
+//! starts it), or a private one per test, with its own port and state
+//! directory, for tests that stop and start it.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use std::process::Command;
 
 /// A Redis server of one test's own, stopped and removed when dropped.
@@ -51,4 +52,11 @@ impl Drop for RedisServer {
         let _ = self.script("stop");
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// The URL of the run's shared Redis.
+pub fn shared_redis_url() -> Result<String> {
+    std::env::var("SPINDRIVE_TEST_REDIS_URL").context(
+        "SPINDRIVE_TEST_REDIS_URL is not set: run the tests through `make test` (scripts/with-services.sh)",
+    )
 }

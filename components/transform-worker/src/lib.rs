@@ -1,0 +1,178 @@
+//! The transformation worker (seed File-Transformation-Service, background
+//! half). A message on the queue channel wakes it; the message (a job id)
+//! is only a hint. It re-queues jobs whose lease expired, then claims
+//! pending jobs one by one, the hinted one first, each with one
+//! conditional UPDATE, so duplicate or lost messages neither run a job
+//! twice nor lose it. A job runs as its requester: it reads the source
+//! only while they may, and its result is their new file, on their quota.
+
+use bytes::Bytes;
+use spindrive_domain::file::{FileId, Level};
+use spindrive_domain::transform::Transformation;
+use spindrive_imaging::Limits;
+use spindrive_service::{ApiError, Caller, Config, Db, TransformConfig};
+use spindrive_store::content::{self, ContentReader};
+use spindrive_store::error::StoreError;
+use spindrive_store::files::{self, VisibleFile};
+use spindrive_store::jobs::{self, Claim};
+use spindrive_store::users;
+use std::time::{Duration, Instant};
+
+#[allow(unsafe_code)] // the export glue, generated
+mod export {
+    #[spin_sdk::redis_subscriber]
+    async fn on_message(message: bytes::Bytes) -> Result<(), String> {
+        super::wake(&message).await.map_err(|error| format!("{error:?}"))
+    }
+}
+
+/// How long one wake-up keeps claiming jobs. Messages from one Redis
+/// connection are handled one at a time, so a burst is worked through by
+/// the wake-ups that follow it.
+const BUSY_BUDGET: Duration = Duration::from_secs(30);
+
+async fn wake(message: &[u8]) -> Result<(), ApiError> {
+    let config = Config::load().await?;
+    let settings = TransformConfig::load().await?;
+    jobs::sweep(&Db::connect(&config).await?, settings.max_attempts).await?;
+    let mut hint = std::str::from_utf8(message).ok();
+    let started = Instant::now();
+    while started.elapsed() < BUSY_BUDGET {
+        let claimed = jobs::claim(&Db::connect(&config).await?, hint.take(), settings.lease_seconds).await?;
+        let Some(claim) = claimed else { break };
+        run(&config, &settings, &claim).await;
+    }
+    Ok(())
+}
+
+/// Why a job did not complete.
+enum Failure {
+    /// The job cannot succeed (bad input, no access, no quota): it fails,
+    /// with this message for the requester.
+    Job(String),
+    /// Our side failed (the database): the job goes back to the queue,
+    /// while attempts remain.
+    System(ApiError),
+}
+
+impl From<StoreError> for Failure {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound(_) => {
+                Failure::Job("the source file is gone or you can no longer read it".into())
+            }
+            StoreError::QuotaExceeded => Failure::Job("the result does not fit in your storage quota".into()),
+            StoreError::TooLarge(limit) => {
+                Failure::Job(format!("the result is larger than the {limit}-byte file limit"))
+            }
+            other => Failure::System(other.into()),
+        }
+    }
+}
+
+impl From<ApiError> for Failure {
+    fn from(error: ApiError) -> Self {
+        Failure::System(error)
+    }
+}
+
+impl From<spindrive_service::db::DbError> for Failure {
+    fn from(error: spindrive_service::db::DbError) -> Self {
+        Failure::System(error.into())
+    }
+}
+
+/// Runs one claimed job and records how it ended.
+async fn run(config: &Config, settings: &TransformConfig, claim: &Claim) {
+    let recorded = match transform(config, settings, claim).await {
+        Ok(()) => Ok(()),
+        Err(Failure::Job(message)) => match Db::connect(config).await {
+            Ok(db) => jobs::fail(&db, claim, &message).await,
+            Err(error) => Err(error.into()),
+        },
+        Err(Failure::System(error)) => {
+            eprintln!(
+                "job {} attempt {} stopped: {error:?}",
+                claim.job_id, claim.attempts
+            );
+            match Db::connect(config).await {
+                Ok(db) if claim.attempts >= settings.max_attempts => {
+                    jobs::fail(&db, claim, "the service failed repeatedly; try again later").await
+                }
+                Ok(db) => jobs::release(&db, claim).await,
+                Err(error) => Err(error.into()),
+            }
+        }
+    };
+    // If even that failed, the lease runs out and the sweep takes over.
+    if let Err(error) = recorded {
+        eprintln!("job {}: cannot record its end: {error:?}", claim.job_id);
+    }
+}
+
+async fn transform(config: &Config, settings: &TransformConfig, claim: &Claim) -> Result<(), Failure> {
+    let transformation = Transformation::parse(&claim.transformation_type, &claim.params)
+        .map_err(|error| Failure::Job(format!("this job cannot run: {error}")))?;
+    let db = Db::connect(config).await?;
+    let requester = users::by_id(&db, claim.user_id)
+        .await?
+        .ok_or(StoreError::NotFound("user"))?;
+    let caller = Caller {
+        id: requester.id,
+        role: requester.role,
+    };
+    let file_id = FileId::parse(&claim.file_id).ok_or(StoreError::NotFound("file"))?;
+    let source = files::visible_at(&db, caller, &file_id, Level::Read).await?;
+    drop(db);
+    let limits = Limits {
+        max_input_bytes: settings.max_input_bytes,
+        max_pixels: settings.max_pixels,
+        max_output_bytes: settings.max_output_bytes,
+        max_duration: Duration::from_secs(settings.max_seconds),
+    };
+    if source.size as u64 > limits.max_input_bytes {
+        return Err(Failure::Job(
+            spindrive_imaging::ImagingError::InputTooLarge {
+                size: source.size as u64,
+                limit: limits.max_input_bytes,
+            }
+            .to_string(),
+        ));
+    }
+    let input = read_all(config, &source).await?;
+    let output = spindrive_imaging::apply(&input, &transformation, &limits)
+        .map_err(|error| Failure::Job(error.to_string()))?;
+    drop(input);
+    let name = transformation.result_name(&source.file_name, output.format);
+    let allowance = content::allowance(&Db::connect(config).await?, config, caller.id, 0).await?;
+    let body = http_body_util::Full::new(Bytes::from(output.bytes));
+    let staged = content::stage(config, caller, body, allowance).await?;
+    let db = Db::connect(config).await?;
+    let published = content::publish_new(
+        &db,
+        caller,
+        &staged,
+        &name,
+        output.format.content_type(),
+        config.default_quota_bytes,
+        async |db, result_id| jobs::complete(db, claim, (result_id, &name), &source.file_name).await,
+    )
+    .await;
+    match published {
+        Ok(_) => Ok(()),
+        // Finished elsewhere (the source deleted meanwhile, or a lease
+        // lost): the result was rolled back with the transaction.
+        Err(StoreError::ClaimLost) => Ok(()),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// The whole content of `file`, read chunk by chunk.
+async fn read_all(config: &Config, file: &VisibleFile) -> Result<Vec<u8>, Failure> {
+    let mut input = Vec::with_capacity(file.size as usize);
+    let mut reader = ContentReader::new(config.clone(), file.clone(), 0, file.size as u64);
+    while let Some(chunk) = reader.next().await {
+        input.extend_from_slice(&chunk?);
+    }
+    Ok(input)
+}

@@ -1,0 +1,140 @@
+//! The transformations API (seed File-Transformation-Service). Asking for
+//! a transformation of a file you can read records a `pending` job and
+//! publishes its id on the queue channel; the Redis-triggered worker
+//! (`transform-worker`) claims and runs it. You see your own jobs only.
+
+use http::header::LOCATION;
+use http::{HeaderValue, Method, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use spin_sdk::http::{IntoResponse, Request};
+use spin_sdk::http_service;
+use spindrive_domain::file::Level;
+use spindrive_domain::paging;
+use spindrive_domain::transform::{JobStatus, Transformation};
+use spindrive_service::auth::authenticated;
+use spindrive_service::response::{json, json_with_status};
+use spindrive_service::router::Route;
+use spindrive_service::{ApiError, Ctx, Db, Reply, TransformConfig};
+use spindrive_store::files;
+use spindrive_store::jobs::{self, JobFilter};
+
+#[derive(Clone, Copy)]
+enum Endpoint {
+    Create,
+    OnFile,
+    Mine,
+    One,
+}
+
+const ROUTES: &[Route<Endpoint>] = &[
+    (Method::POST, "/api/files/:id/transformations", Endpoint::Create),
+    (Method::GET, "/api/files/:id/transformations", Endpoint::OnFile),
+    (Method::GET, "/api/transformations", Endpoint::Mine),
+    (Method::GET, "/api/transformations/:id", Endpoint::One),
+];
+
+#[http_service]
+async fn handle(request: Request) -> impl IntoResponse {
+    spindrive_service::serve(request, ROUTES, async |endpoint, mut ctx| match endpoint {
+        Endpoint::Create => create(&mut ctx).await,
+        Endpoint::OnFile => on_file(&ctx).await,
+        Endpoint::Mine => mine(&ctx).await,
+        Endpoint::One => one(&ctx).await,
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewJob {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    params: Value,
+}
+
+async fn create(ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    let id = ctx.file_id()?;
+    let (db, caller) = authenticated(ctx).await?;
+    files::visible_at(&db, caller, &id, Level::Read).await?;
+    let request: NewJob = ctx.json().await?;
+    let transformation = Transformation::parse(&request.kind, &request.params)?;
+    let settings = TransformConfig::load().await?;
+    // Without the queue no worker would ever run the job: say so now
+    // rather than accept work that waits for Redis to come back.
+    let queue = spin_sdk::redis::Connection::open(settings.redis_url()?)
+        .await
+        .map_err(|error| {
+            eprintln!("transformations unavailable: Redis: {error:?}");
+            ApiError::unavailable(
+                "transformations_unavailable",
+                "transformations are paused: their queue is unreachable; retry later",
+            )
+        })?;
+    let job = jobs::create(&db, caller.id, &id, &transformation, settings.max_active_jobs).await?;
+    drop(db);
+    // The row is the truth: a lost wake-up only delays the job until the
+    // next one, or the sweep.
+    if let Err(error) = queue.publish(&settings.channel, job.id.as_bytes()).await {
+        eprintln!("job {} recorded but not announced: {error:?}", job.id);
+    }
+    let mut reply = json_with_status(StatusCode::ACCEPTED, &job.to_json());
+    let location = format!("/api/transformations/{}", job.id);
+    reply.headers_mut().insert(
+        LOCATION,
+        HeaderValue::from_str(&location).map_err(ApiError::internal)?,
+    );
+    Ok(reply)
+}
+
+/// `?status=` and `?limit=` of a list (`?cursor=` is read by `list`).
+fn listing(ctx: &Ctx) -> Result<(Option<JobStatus>, i64), ApiError> {
+    let status = ctx
+        .query("status")
+        .filter(|s| !s.is_empty())
+        .map(JobStatus::parse)
+        .transpose()?;
+    Ok((status, paging::limit(ctx.query("limit"))?))
+}
+
+async fn list(ctx: &Ctx, db: &Db, filter: &JobFilter<'_>, limit: i64) -> Result<Reply, ApiError> {
+    let (page, next_cursor) = jobs::list(db, filter, limit, ctx.query("cursor")).await?;
+    Ok(json(&json!({
+        "transformations": page.iter().map(jobs::Job::to_json).collect::<Vec<_>>(),
+        "next_cursor": next_cursor,
+    })))
+}
+
+/// My jobs on a file I can read (404 for a file I cannot).
+async fn on_file(ctx: &Ctx) -> Result<Reply, ApiError> {
+    let id = ctx.file_id()?;
+    let (status, limit) = listing(ctx)?;
+    let (db, caller) = authenticated(ctx).await?;
+    files::visible_at(&db, caller, &id, Level::Read).await?;
+    let filter = JobFilter {
+        user_id: caller.id,
+        file: Some(&id),
+        status,
+    };
+    list(ctx, &db, &filter, limit).await
+}
+
+async fn mine(ctx: &Ctx) -> Result<Reply, ApiError> {
+    let (status, limit) = listing(ctx)?;
+    let (db, caller) = authenticated(ctx).await?;
+    let filter = JobFilter {
+        user_id: caller.id,
+        file: None,
+        status,
+    };
+    list(ctx, &db, &filter, limit).await
+}
+
+async fn one(ctx: &Ctx) -> Result<Reply, ApiError> {
+    let (db, caller) = authenticated(ctx).await?;
+    let job = jobs::mine(&db, caller.id, ctx.param("id"))
+        .await?
+        .ok_or_else(|| ApiError::not_found("transformation"))?;
+    Ok(json(&job.to_json()))
+}

@@ -1,0 +1,76 @@
+//! The transformation queue's settings, read from Spin variables once per
+//! instance by the components that use them (the transform API and its
+//! worker): where Redis is, the channel that wakes the worker, the lease
+//! and attempts that make each job run once, and each job's limits.
+
+use crate::config::{get, number};
+use crate::error::ApiError;
+
+#[derive(Clone)]
+pub struct TransformConfig {
+    redis_host: String,
+    redis_port: String,
+    redis_password: String,
+    /// The Redis channel that wakes the worker.
+    pub channel: String,
+    /// How long a claimed job may run before another worker may retry it.
+    pub lease_seconds: i64,
+    /// Claims of one job before it is failed for good.
+    pub max_attempts: i32,
+    /// Jobs one user may have pending or running at once.
+    pub max_active_jobs: i64,
+    pub max_input_bytes: u64,
+    pub max_pixels: u64,
+    pub max_output_bytes: u64,
+    pub max_seconds: u64,
+}
+
+/// Everything but the Redis password.
+impl std::fmt::Debug for TransformConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransformConfig")
+            .field("redis_host", &self.redis_host)
+            .field("redis_port", &self.redis_port)
+            .field("redis_password", &"<redacted>")
+            .field("channel", &self.channel)
+            .field("lease_seconds", &self.lease_seconds)
+            .field("max_attempts", &self.max_attempts)
+            .field("max_active_jobs", &self.max_active_jobs)
+            .finish_non_exhaustive()
+    }
+}
+
+static LOADED: std::sync::OnceLock<TransformConfig> = std::sync::OnceLock::new();
+
+impl TransformConfig {
+    pub async fn load() -> Result<Self, ApiError> {
+        if let Some(config) = LOADED.get() {
+            return Ok(config.clone());
+        }
+        let config = TransformConfig {
+            redis_host: get("redis_host").await?,
+            redis_port: get("redis_port").await?,
+            redis_password: get("redis_password").await?,
+            channel: get("transform_channel").await?,
+            lease_seconds: number("transform_lease_seconds").await?,
+            max_attempts: number("transform_max_attempts").await?,
+            max_active_jobs: number("transform_max_active_jobs").await?,
+            max_input_bytes: number("transform_max_input_bytes").await?,
+            max_pixels: number("transform_max_pixels").await?,
+            max_output_bytes: number("transform_max_output_bytes").await?,
+            max_seconds: number("transform_max_seconds").await?,
+        };
+        Ok(LOADED.get_or_init(|| config).clone())
+    }
+
+    /// `redis://:<password>@host:port`, the password percent-encoded.
+    pub fn redis_url(&self) -> Result<String, ApiError> {
+        let mut url = url::Url::parse(&format!("redis://{}:{}", self.redis_host, self.redis_port))
+            .map_err(|e| ApiError::internal(format!("variables redis_host/redis_port: {e}")))?;
+        if !self.redis_password.is_empty() {
+            url.set_password(Some(&self.redis_password))
+                .map_err(|()| ApiError::internal("variable redis_password cannot be put in a URL"))?;
+        }
+        Ok(url.into())
+    }
+}

@@ -1,0 +1,352 @@
+//! The `transformation_jobs` table. The row is the truth: creating a job
+//! inserts it `pending`; a worker claims it with one conditional UPDATE
+//! that draws a fresh `run_id` and a lease; it is finished (complete or
+//! failed) only while that claim still holds, so a duplicate wake-up, a
+//! worker that outlived its lease, or a source deleted meanwhile can never
+//! finish a job twice or leave a result behind.
+
+use crate::error::StoreError;
+use crate::files::POSITION_TIME;
+use crate::notifications::{self, Notice};
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use spin_sdk::pg::{ParameterValue, Row};
+use spindrive_domain::ValidationError;
+use spindrive_domain::file::{FileId, canonical_uuid};
+use spindrive_domain::paging::{decode_cursor, page, rows_to_fetch};
+use spindrive_domain::time::rfc3339;
+use spindrive_domain::transform::{JobStatus, Transformation};
+use spindrive_service::db::{Db, column};
+
+/// A job as its requester sees it.
+#[derive(Clone, Debug)]
+pub struct Job {
+    pub id: String,
+    pub file_id: Option<String>,
+    pub transformation_type: String,
+    pub params: Value,
+    pub status: JobStatus,
+    pub result_file_id: Option<String>,
+    pub error: Option<String>,
+    pub attempts: i32,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+const JOB_COLUMNS: &str = "id::text AS id, file_id::text AS file_id, transformation_type, \
+     params::text AS params, status, result_file_id::text AS result_file_id, error, attempts, \
+     created_at, updated_at";
+
+impl Job {
+    fn from_row(row: &Row) -> Result<Self, StoreError> {
+        let params: String = column(row, "params")?;
+        let status: String = column(row, "status")?;
+        Ok(Job {
+            id: column(row, "id")?,
+            file_id: column(row, "file_id")?,
+            transformation_type: column(row, "transformation_type")?,
+            params: serde_json::from_str(&params).map_err(StoreError::corrupt)?,
+            status: JobStatus::parse(&status).map_err(StoreError::corrupt)?,
+            result_file_id: column(row, "result_file_id")?,
+            error: column(row, "error")?,
+            attempts: column(row, "attempts")?,
+            created_at: column(row, "created_at")?,
+            updated_at: column(row, "updated_at")?,
+        })
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "file_id": self.file_id,
+            "transformation_type": self.transformation_type,
+            "params": self.params,
+            "status": self.status.as_str(),
+            "result_file_id": self.result_file_id,
+            "error": self.error,
+            "attempts": self.attempts,
+            "created_at": rfc3339(self.created_at),
+            "updated_at": rfc3339(self.updated_at),
+        })
+    }
+}
+
+fn uuid(id: &str) -> ParameterValue {
+    ParameterValue::Uuid(id.to_owned())
+}
+
+/// Records a `pending` job of `user_id` on `file`, unless they already
+/// have `max_active` jobs pending or running (429).
+pub async fn create(
+    db: &Db,
+    user_id: i64,
+    file: &FileId,
+    transformation: &Transformation,
+    max_active: i64,
+) -> Result<Job, StoreError> {
+    let params = serde_json::to_vec(&transformation.params()).map_err(StoreError::corrupt)?;
+    db.transaction(async |db| {
+        // Holding the user's row makes concurrent requests count in turn.
+        db.execute(
+            "SELECT 1 FROM users WHERE id = $1 FOR UPDATE",
+            &[ParameterValue::Int64(user_id)],
+        )
+        .await?;
+        let row = db
+            .row(
+                &format!(
+                    "INSERT INTO transformation_jobs (id, file_id, user_id, transformation_type, params) \
+                     SELECT gen_random_uuid(), $1, $2, $3, $4 \
+                      WHERE (SELECT count(*) FROM transformation_jobs \
+                              WHERE user_id = $2 AND status IN ('pending', 'running')) < $5 \
+                     RETURNING {JOB_COLUMNS}"
+                ),
+                &[
+                    uuid(file.as_ref()),
+                    ParameterValue::Int64(user_id),
+                    ParameterValue::Str(transformation.kind().to_owned()),
+                    ParameterValue::Jsonb(params.clone()),
+                    ParameterValue::Int64(max_active),
+                ],
+            )
+            .await?;
+        match row {
+            Some(row) => Job::from_row(&row),
+            None => Err(StoreError::TooManyJobs(max_active)),
+        }
+    })
+    .await
+}
+
+/// A job of `user_id`'s.
+pub async fn mine(db: &Db, user_id: i64, job_id: &str) -> Result<Option<Job>, StoreError> {
+    // Anything but a UUID names no job: not found, like someone else's.
+    let Some(id) = canonical_uuid(job_id) else {
+        return Ok(None);
+    };
+    db.row(
+        &format!("SELECT {JOB_COLUMNS} FROM transformation_jobs WHERE id = $1 AND user_id = $2"),
+        &[uuid(&id), ParameterValue::Int64(user_id)],
+    )
+    .await?
+    .map(|row| Job::from_row(&row))
+    .transpose()
+}
+
+/// Which of a user's jobs to list.
+pub struct JobFilter<'a> {
+    pub user_id: i64,
+    pub file: Option<&'a FileId>,
+    pub status: Option<JobStatus>,
+}
+
+/// Where a page of jobs ends.
+#[derive(Serialize, Deserialize)]
+struct Position {
+    created_at: String,
+    id: String,
+}
+
+/// A page of jobs, newest first, and the cursor of the next page.
+pub async fn list(
+    db: &Db,
+    filter: &JobFilter<'_>,
+    limit: i64,
+    cursor: Option<&str>,
+) -> Result<(Vec<Job>, Option<String>), StoreError> {
+    let after: Option<Position> = cursor.map(decode_cursor).transpose()?;
+    let mut sql = format!("SELECT {JOB_COLUMNS} FROM transformation_jobs WHERE user_id = $1");
+    let mut params = vec![ParameterValue::Int64(filter.user_id)];
+    if let Some(file) = filter.file {
+        params.push(uuid(file.as_ref()));
+        sql.push_str(&format!(" AND file_id = ${}", params.len()));
+    }
+    if let Some(status) = filter.status {
+        params.push(ParameterValue::Str(status.as_str().to_owned()));
+        sql.push_str(&format!(" AND status = ${}", params.len()));
+    }
+    if let Some(after) = &after {
+        let created_at = NaiveDateTime::parse_from_str(&after.created_at, POSITION_TIME)
+            .map_err(|_| ValidationError::new("cursor", "is not a cursor this API returned"))?;
+        params.push(created_at.into());
+        params.push(uuid(&after.id));
+        sql.push_str(&format!(
+            " AND (created_at, id) < (${}, ${})",
+            params.len() - 1,
+            params.len()
+        ));
+    }
+    params.push(ParameterValue::Int64(rows_to_fetch(limit)));
+    sql.push_str(&format!(
+        " ORDER BY created_at DESC, id DESC LIMIT ${}",
+        params.len()
+    ));
+    let jobs = db
+        .rows(&sql, &params)
+        .await?
+        .iter()
+        .map(Job::from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(page(jobs, limit, |job| Position {
+        created_at: job.created_at.format(POSITION_TIME).to_string(),
+        id: job.id.clone(),
+    }))
+}
+
+/// A job a worker holds: what to do, and the run it must finish under.
+#[derive(Clone, Debug)]
+pub struct Claim {
+    pub job_id: String,
+    pub run_id: String,
+    pub file_id: String,
+    pub user_id: i64,
+    pub transformation_type: String,
+    pub params: Value,
+    pub attempts: i32,
+}
+
+/// Claims a pending job, `preferred` first if it is one, else the oldest;
+/// `None` when nothing is pending. The lease ends `lease_seconds` from now.
+pub async fn claim(
+    db: &Db,
+    preferred: Option<&str>,
+    lease_seconds: i64,
+) -> Result<Option<Claim>, StoreError> {
+    let preferred = preferred.and_then(canonical_uuid);
+    let row = db
+        .row(
+            "UPDATE transformation_jobs \
+                SET status = 'running', attempts = attempts + 1, run_id = gen_random_uuid(), \
+                    lease_expires_at = (now() AT TIME ZONE 'utc') + make_interval(secs => $2), \
+                    updated_at = (now() AT TIME ZONE 'utc') \
+              WHERE id = (SELECT id FROM transformation_jobs \
+                           WHERE status = 'pending' AND file_id IS NOT NULL \
+                           ORDER BY (id = $1) IS TRUE DESC, created_at \
+                           LIMIT 1 FOR UPDATE SKIP LOCKED) \
+                AND status = 'pending' \
+             RETURNING id::text AS id, run_id::text AS run_id, file_id::text AS file_id, user_id, \
+                       transformation_type, params::text AS params, attempts",
+            &[
+                preferred.map_or(ParameterValue::DbNull, |id| uuid(&id)),
+                ParameterValue::Floating64(lease_seconds as f64),
+            ],
+        )
+        .await?;
+    row.map(|row| {
+        let params: String = column(&row, "params")?;
+        Ok(Claim {
+            job_id: column(&row, "id")?,
+            run_id: column(&row, "run_id")?,
+            file_id: column(&row, "file_id")?,
+            user_id: column(&row, "user_id")?,
+            transformation_type: column(&row, "transformation_type")?,
+            params: serde_json::from_str(&params).map_err(StoreError::corrupt)?,
+            attempts: column(&row, "attempts")?,
+        })
+    })
+    .transpose()
+}
+
+/// Marks the claimed job complete with its result and tells the
+/// requester, inside the transaction that publishes the result. Fails with
+/// `ClaimLost` (so that transaction rolls back, result and all) if the job
+/// is no longer this run's: its source was deleted, or its lease expired
+/// and another worker took it.
+pub async fn complete(
+    db: &Db,
+    claim: &Claim,
+    result: (&str, &str),
+    source_name: &str,
+) -> Result<(), StoreError> {
+    let (result_id, result_name) = result;
+    let done = db
+        .execute(
+            "UPDATE transformation_jobs \
+                SET status = 'complete', result_file_id = $3, error = NULL, run_id = NULL, \
+                    lease_expires_at = NULL, finished_at = (now() AT TIME ZONE 'utc'), \
+                    updated_at = (now() AT TIME ZONE 'utc') \
+              WHERE id = $1 AND run_id = $2 AND status = 'running'",
+            &[uuid(&claim.job_id), uuid(&claim.run_id), uuid(result_id)],
+        )
+        .await?;
+    if done != 1 {
+        return Err(StoreError::ClaimLost);
+    }
+    let notice = Notice {
+        user_id: claim.user_id,
+        kind: "transformation_complete",
+        message: format!(
+            "Your {} of “{source_name}” is ready: “{result_name}”",
+            claim.transformation_type
+        ),
+        data: json!({
+            "job_id": claim.job_id,
+            "file_id": claim.file_id,
+            "result_file_id": result_id,
+            "transformation_type": claim.transformation_type,
+        }),
+    };
+    notifications::create(db, &notice).await?;
+    Ok(())
+}
+
+/// Ends the claimed job `failed` with `error` and tells the requester, if
+/// the claim still holds.
+pub async fn fail(db: &Db, claim: &Claim, error: &str) -> Result<(), StoreError> {
+    db.transaction(async |db| {
+        let failed = db
+            .execute(
+                "UPDATE transformation_jobs \
+                    SET status = 'failed', error = $3, run_id = NULL, lease_expires_at = NULL, \
+                        finished_at = (now() AT TIME ZONE 'utc'), updated_at = (now() AT TIME ZONE 'utc') \
+                  WHERE id = $1 AND run_id = $2 AND status = 'running'",
+                &[
+                    uuid(&claim.job_id),
+                    uuid(&claim.run_id),
+                    ParameterValue::Str(error.to_owned()),
+                ],
+            )
+            .await?;
+        if failed == 1 {
+            let notice = Notice {
+                user_id: claim.user_id,
+                kind: "transformation_failed",
+                message: format!("Your {} failed: {error}", claim.transformation_type),
+                data: json!({
+                    "job_id": claim.job_id,
+                    "file_id": claim.file_id,
+                    "transformation_type": claim.transformation_type,
+                    "error": error,
+                }),
+            };
+            notifications::create(db, &notice).await?;
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Puts a claimed job back to `pending` (the worker could not finish it
+/// for a reason of its own, such as the database failing over).
+pub async fn release(db: &Db, claim: &Claim) -> Result<(), StoreError> {
+    db.execute(
+        "UPDATE transformation_jobs \
+            SET status = 'pending', run_id = NULL, lease_expires_at = NULL, \
+                updated_at = (now() AT TIME ZONE 'utc') \
+          WHERE id = $1 AND run_id = $2 AND status = 'running'",
+        &[uuid(&claim.job_id), uuid(&claim.run_id)],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Re-queues (or, after `max_attempts`, fails) jobs whose lease expired.
+pub async fn sweep(db: &Db, max_attempts: i32) -> Result<(), StoreError> {
+    db.execute(
+        "SELECT sweep_transformations($1)",
+        &[ParameterValue::Int32(max_attempts)],
+    )
+    .await?;
+    Ok(())
+}
