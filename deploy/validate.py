@@ -183,7 +183,22 @@ def check_spin_apps(objects, report):
                 report.fail(f"{name_of(app)}: component {component} is not in spin.toml")
         if spec.get("executor") not in executors:
             report.fail(f"{name_of(app)}: executor {spec.get('executor')} is not defined in the base")
-    return f"{len(apps)} SpinApps set all {len(declared)} Spin variables of spin.toml, run declared components"
+    # Every triggered component runs in exactly one SpinApp (a worker left
+    # out would leave its jobs pending forever), and one that only a Redis
+    # trigger invokes serves no HTTP, so it must not carry HTTP probes.
+    triggers = manifest.get("trigger", {})
+    http = {t["component"] for t in triggers.get("http", []) if "component" in t}
+    redis = {t["component"] for t in triggers.get("redis", [])}
+    for component in sorted(http | redis):
+        runners = [a for a in apps if component in a["spec"].get("components", components)]
+        if len(runners) != 1:
+            report.fail(f"component {component} runs in {len(runners)} SpinApps, not exactly one")
+        elif component in redis - http and runners[0]["spec"].get("checks"):
+            report.fail(f"{name_of(runners[0])}: runs only Redis-triggered components but has HTTP checks")
+    return (
+        f"{len(apps)} SpinApps set all {len(declared)} Spin variables of spin.toml, run declared components, "
+        f"each of the {len(http | redis)} triggered components in exactly one ({len(redis)} on Redis)"
+    )
 
 
 def secret_keys(secret):
