@@ -40,7 +40,7 @@ host: ## Build the local Spin-compatible runtime
 lint: deps ## rustfmt and clippy (native and wasm32-wasip2), warnings are errors
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --release --all-targets -- -D warnings
-	$(CARGO) clippy $(WASM_FLAGS) $(addprefix -p ,$(WASM_LIBRARIES) spindrive-domain) -- -D warnings
+	$(CARGO) clippy $(WASM_FLAGS) $(addprefix -p ,$(WASM_LIBRARIES) spindrive-domain spindrive-imaging) -- -D warnings
 
 .PHONY: up
 up: components host ## Serve the app on http://127.0.0.1:3000 (Ctrl-C stops it)

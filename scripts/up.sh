@@ -54,13 +54,19 @@ if [[ -z ${SPIN_VARIABLE_REDIS_HOST:-} ]]; then
     export SPIN_VARIABLE_REDIS_PASSWORD
 fi
 
-# The content sweep on a schedule (uploads also run it), so space from
-# abandoned uploads and deleted files comes back while the app is idle.
+# The sweeps on a schedule (uploads and worker wake-ups also run them), so
+# space from abandoned uploads and deleted files comes back and jobs of a
+# worker that died are retried while the app is idle; then a wake-up for
+# the worker, in case a job's own was lost.
 (
     while sleep 60; do
         UPLOAD_STALE_SECONDS=${SPIN_VARIABLE_UPLOAD_STALE_SECONDS:-600} \
             RELEASE_GRACE_SECONDS=${SPIN_VARIABLE_RELEASE_GRACE_SECONDS:-600} \
+            TRANSFORM_MAX_ATTEMPTS=${SPIN_VARIABLE_TRANSFORM_MAX_ATTEMPTS:-3} \
             migrations/sweep.sh "$app_url" || echo "sweep failed; retrying in a minute" >&2
+        if [[ -n $started_redis ]]; then
+            scripts/redis.sh cli PUBLISH "${SPIN_VARIABLE_TRANSFORM_CHANNEL:-spindrive-transformations}" sweep >/dev/null || true
+        fi
     done
 ) &
 sweeper=$!

@@ -3,7 +3,7 @@
 
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
-use spindrive_testkit::{Host, HostBuilder, TestDatabase, app_host};
+use spindrive_testkit::{Host, HostBuilder, TestDatabase, app_host, app_host_with_redis};
 use std::sync::Mutex;
 
 pub struct TestApp {
@@ -20,8 +20,20 @@ pub fn spawn_app() -> TestApp {
 
 /// Like [`spawn_app`], with extra host arguments (variables, limits).
 pub fn spawn_app_with(configure: impl FnOnce(HostBuilder) -> HostBuilder) -> TestApp {
+    spawn_app_on(app_host, configure)
+}
+
+/// Like [`spawn_app_with`], on the Redis at `redis_url` (a test's own).
+pub fn spawn_app_with_redis(redis_url: &str, configure: impl FnOnce(HostBuilder) -> HostBuilder) -> TestApp {
+    spawn_app_on(|db| app_host_with_redis(db, redis_url), configure)
+}
+
+fn spawn_app_on(
+    host: impl FnOnce(&TestDatabase) -> anyhow::Result<HostBuilder>,
+    configure: impl FnOnce(HostBuilder) -> HostBuilder,
+) -> TestApp {
     let db = TestDatabase::create().expect("test database");
-    let builder = app_host(&db).expect("migrated database");
+    let builder = host(&db).expect("migrated database");
     let host = configure(builder).start().expect("host starts");
     TestApp {
         db,

@@ -2,7 +2,8 @@
 //! worker, the worker writes the result as the requester's new file. Every
 //! image is made by the test and every result decoded back.
 
-use crate::helpers::{TestApp, User, assert_error, spawn_app};
+use crate::helpers::{TestApp, User, assert_error, spawn_app, spawn_app_with, spawn_app_with_redis};
+use futures::StreamExt;
 use image::{DynamicImage, GenericImageView, Rgb, RgbImage, Rgba, RgbaImage};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -438,5 +439,129 @@ async fn deleting_the_source_ends_its_unfinished_jobs_failed() {
         ),
         (Some("failed"), Some("the source file was deleted"), true),
         "{job}"
+    );
+}
+
+#[tokio::test]
+async fn a_job_whose_worker_was_killed_completes_once_after_its_lease() {
+    let lease =
+        |host: spindrive_testkit::HostBuilder| host.arg("--variable").arg("transform_lease_seconds=2");
+    let mut app = spawn_app_with(lease);
+    let ada = app.user("ada").await;
+    // Big enough that the worker is still at it when the host dies.
+    let big = encoded(gradient(6000, 6000), image::ImageFormat::Png);
+    let photo = app.upload_file(&ada, "big.png", big).await;
+    let job = app
+        .accepted(
+            &ada,
+            &photo,
+            "resize",
+            json!({"width": 5000, "height": 5000, "fit": "exact"}),
+        )
+        .await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while app.sql(&format!(
+        "SELECT status FROM transformation_jobs WHERE id = '{id}'"
+    )) != "running"
+    {
+        assert!(Instant::now() < deadline, "the job never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    app.host.kill().unwrap();
+    assert_eq!(
+        app.sql(&format!(
+            "SELECT status FROM transformation_jobs WHERE id = '{id}'"
+        )),
+        "running",
+        "killed mid-job"
+    );
+
+    app.host = spindrive_testkit::app_host(&app.db)
+        .unwrap()
+        .arg("--variable")
+        .arg("transform_lease_seconds=2")
+        .start()
+        .unwrap();
+    // Following the job wakes a worker once its lease has run out; the
+    // sweep re-queues it and the worker runs it again.
+    let done = app.finished(&ada, &job).await;
+    assert_eq!(
+        (done["status"].as_str(), done["attempts"].as_i64()),
+        (Some("complete"), Some(2)),
+        "{done}"
+    );
+    let (_, image) = app.result(&ada, &done).await;
+    assert_eq!(image.dimensions(), (5000, 5000));
+    assert_eq!(
+        app.sql("SELECT count(*) FROM files WHERE file_name = 'big (5000x5000 exact).png'"),
+        "1",
+        "one result"
+    );
+}
+
+#[tokio::test]
+async fn redis_restarting_during_a_burst_of_100_jobs_loses_none() {
+    let redis = spindrive_testkit::RedisServer::start().unwrap();
+    let app = spawn_app_with_redis(&redis.url().unwrap(), |host| host);
+    let ada = app.user("ada").await;
+    let photo = app
+        .upload_file(
+            &ada,
+            "photo.png",
+            encoded(gradient(64, 64), image::ImageFormat::Png),
+        )
+        .await;
+    let accepted = std::sync::Mutex::new(Vec::new());
+    let unavailable = std::sync::atomic::AtomicUsize::new(0);
+    let requester = |n: u32| {
+        let (app, ada, photo, accepted, unavailable) = (&app, &ada, &photo, &accepted, &unavailable);
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let (status, job) = app
+                    .transform(ada, photo, "thumbnail", json!({"size": 8 + n}))
+                    .await;
+                match status {
+                    StatusCode::ACCEPTED => break accepted.lock().unwrap().push(job),
+                    // While Redis is away: 503, try again shortly.
+                    StatusCode::SERVICE_UNAVAILABLE => {
+                        assert_eq!(job["error"]["code"], "transformations_unavailable", "{job}");
+                        unavailable.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    other => panic!("{other}: {job}"),
+                }
+                assert!(Instant::now() < deadline, "never accepted");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let burst = async {
+        // 8 requesters at a time.
+        let mut jobs = futures::stream::iter(0..100).map(requester).buffer_unordered(8);
+        while jobs.next().await.is_some() {}
+    };
+    let restart = async {
+        while accepted.lock().unwrap().len() < 30 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        redis.stop().unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        redis.restart().unwrap();
+    };
+    tokio::join!(burst, restart);
+    let jobs = accepted.into_inner().unwrap();
+    assert_eq!(jobs.len(), 100);
+    for job in &jobs {
+        let done = app.finished(&ada, job).await;
+        assert_eq!(done["status"], "complete", "{done}");
+    }
+    assert_eq!(
+        app.sql("SELECT count(DISTINCT result_file_id) FROM transformation_jobs WHERE status = 'complete'"),
+        "100"
+    );
+    eprintln!(
+        "{} requests met 503 while Redis restarted",
+        unavailable.load(std::sync::atomic::Ordering::Relaxed)
     );
 }

@@ -17,7 +17,7 @@ use spindrive_service::response::{json, json_with_status};
 use spindrive_service::router::Route;
 use spindrive_service::{ApiError, Ctx, Db, Reply, TransformConfig};
 use spindrive_store::files;
-use spindrive_store::jobs::{self, JobFilter};
+use spindrive_store::jobs::{self, Job, JobFilter};
 
 #[derive(Clone, Copy)]
 enum Endpoint {
@@ -63,22 +63,15 @@ async fn create(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let settings = TransformConfig::load().await?;
     // Without the queue no worker would ever run the job: say so now
     // rather than accept work that waits for Redis to come back.
-    let queue = spin_sdk::redis::Connection::open(settings.redis_url()?)
-        .await
-        .map_err(|error| {
-            eprintln!("transformations unavailable: Redis: {error:?}");
-            ApiError::unavailable(
-                "transformations_unavailable",
-                "transformations are paused: their queue is unreachable; retry later",
-            )
-        })?;
+    let queue = Queue::open(&settings).await.ok_or_else(|| {
+        ApiError::unavailable(
+            "transformations_unavailable",
+            "transformations are paused: their queue is unreachable; retry later",
+        )
+    })?;
     let job = jobs::create(&db, caller.id, &id, &transformation, settings.max_active_jobs).await?;
     drop(db);
-    // The row is the truth: a lost wake-up only delays the job until the
-    // next one, or the sweep.
-    if let Err(error) = queue.publish(&settings.channel, job.id.as_bytes()).await {
-        eprintln!("job {} recorded but not announced: {error:?}", job.id);
-    }
+    queue.announce(&job).await;
     let mut reply = json_with_status(StatusCode::ACCEPTED, &job.to_json());
     let location = format!("/api/transformations/{}", job.id);
     reply.headers_mut().insert(
@@ -86,6 +79,41 @@ async fn create(ctx: &mut Ctx) -> Result<Reply, ApiError> {
         HeaderValue::from_str(&location).map_err(ApiError::internal)?,
     );
     Ok(reply)
+}
+
+/// The channel that wakes the worker.
+struct Queue {
+    connection: spin_sdk::redis::Connection,
+    channel: String,
+}
+
+impl Queue {
+    async fn open(settings: &TransformConfig) -> Option<Self> {
+        let opened = match settings.redis_url() {
+            Ok(url) => spin_sdk::redis::Connection::open(url)
+                .await
+                .map_err(|e| format!("{e:?}")),
+            Err(error) => Err(format!("{error:?}")),
+        };
+        match opened {
+            Ok(connection) => Some(Queue {
+                connection,
+                channel: settings.channel.clone(),
+            }),
+            Err(error) => {
+                eprintln!("the transformation queue (Redis) is unreachable: {error}");
+                None
+            }
+        }
+    }
+
+    /// Wakes a worker for `job`. The row is the truth: a lost wake-up only
+    /// delays the job until the next one.
+    async fn announce(&self, job: &Job) {
+        if let Err(error) = self.connection.publish(&self.channel, job.id.as_bytes()).await {
+            eprintln!("job {} not announced: {error:?}", job.id);
+        }
+    }
 }
 
 /// `?status=` and `?limit=` of a list (`?cursor=` is read by `list`).
@@ -101,7 +129,7 @@ fn listing(ctx: &Ctx) -> Result<(Option<JobStatus>, i64), ApiError> {
 async fn list(ctx: &Ctx, db: &Db, filter: &JobFilter<'_>, limit: i64) -> Result<Reply, ApiError> {
     let (page, next_cursor) = jobs::list(db, filter, limit, ctx.query("cursor")).await?;
     Ok(json(&json!({
-        "transformations": page.iter().map(jobs::Job::to_json).collect::<Vec<_>>(),
+        "transformations": page.iter().map(Job::to_json).collect::<Vec<_>>(),
         "next_cursor": next_cursor,
     })))
 }
@@ -131,10 +159,19 @@ async fn mine(ctx: &Ctx) -> Result<Reply, ApiError> {
     list(ctx, &db, &filter, limit).await
 }
 
+/// One of my jobs. Following a stalled job wakes a worker for it, so a
+/// job whose wake-up was lost (Redis was down) or whose worker died moves
+/// on while someone waits for it, without a scheduler.
 async fn one(ctx: &Ctx) -> Result<Reply, ApiError> {
     let (db, caller) = authenticated(ctx).await?;
     let job = jobs::mine(&db, caller.id, ctx.param("id"))
         .await?
         .ok_or_else(|| ApiError::not_found("transformation"))?;
+    drop(db);
+    if job.stalled
+        && let Some(queue) = Queue::open(&TransformConfig::load().await?).await
+    {
+        queue.announce(&job).await;
+    }
     Ok(json(&job.to_json()))
 }

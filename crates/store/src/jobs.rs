@@ -32,11 +32,17 @@ pub struct Job {
     pub attempts: i32,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Waiting longer than a worker should take to notice it: pending for
+    /// seconds, or running past its lease (its worker died). A wake-up
+    /// sets it moving again.
+    pub stalled: bool,
 }
 
 const JOB_COLUMNS: &str = "id::text AS id, file_id::text AS file_id, transformation_type, \
      params::text AS params, status, result_file_id::text AS result_file_id, error, attempts, \
-     created_at, updated_at";
+     created_at, updated_at, \
+     (status = 'pending' AND updated_at < (now() AT TIME ZONE 'utc') - interval '5 seconds') \
+       OR (status = 'running' AND lease_expires_at < (now() AT TIME ZONE 'utc')) AS stalled";
 
 impl Job {
     fn from_row(row: &Row) -> Result<Self, StoreError> {
@@ -53,6 +59,7 @@ impl Job {
             attempts: column(row, "attempts")?,
             created_at: column(row, "created_at")?,
             updated_at: column(row, "updated_at")?,
+            stalled: column(row, "stalled")?,
         })
     }
 

@@ -267,6 +267,13 @@ impl Host {
             .context("no VmRSS in /proc status")
     }
 
+    /// SIGKILL, as a crash would; waits until it is gone.
+    pub fn kill(&mut self) -> Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(&mut self, timeout: Duration) -> Result<std::process::ExitStatus> {
         Command::new("kill")
