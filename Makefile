@@ -70,7 +70,7 @@ validate-deploy: ## Render and validate the Kubernetes manifests offline
 	scripts/validate-deploy.sh
 
 .PHONY: bench
-bench: bench-host bench-app bench-files bench-listing ## Every benchmark; figures land in bench/results/
+bench: bench-host bench-app bench-files bench-listing bench-transform ## Every benchmark; figures land in bench/results/
 
 .PHONY: bench-host
 bench-host: components host ## The host vs native baselines (hello; a Postgres pool)
@@ -90,6 +90,10 @@ bench-files: components host ## Upload/download MB/s vs psql \copy and nginx (1 
 .PHONY: bench-listing
 bench-listing: components host ## Shared listings: one user among 1,000,000 files vs alone; plans
 	scripts/with-services.sh $(CARGO) run --release -p spindrive-bench -- listing
+
+.PHONY: bench-transform
+bench-transform: components host ## Image operations in the host vs native; jobs/s through the pipeline
+	scripts/with-services.sh $(CARGO) run --release -p spindrive-bench -- transform
 
 .PHONY: clean
 clean: ## Remove build output and local state

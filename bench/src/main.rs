@@ -10,6 +10,7 @@ mod listing_bench;
 mod native;
 mod pg_bench;
 mod report;
+mod transform_bench;
 mod wrk;
 
 use anyhow::Result;
@@ -54,6 +55,16 @@ enum Command {
         #[arg(long, env = "BENCH_SECONDS", default_value_t = 10)]
         seconds: u32,
     },
+    /// Transformations: image operations in the host vs native, and jobs/s
+    /// through the whole pipeline at 1 and 8 concurrent requesters.
+    Transform {
+        /// Runs per operation (the median counts).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Jobs each requester asks for, one after another.
+        #[arg(long, default_value_t = 20)]
+        jobs: usize,
+    },
     /// Serve a native hyper hello (the baseline process).
     NativeHello {
         #[arg(long, default_value = "127.0.0.1:0")]
@@ -77,6 +88,7 @@ fn main() -> Result<()> {
         Command::Files => files_bench::run(),
         Command::Listing { samples } => listing_bench::run(samples),
         Command::Failover { rounds } => failover::run(rounds),
+        Command::Transform { runs, jobs } => transform_bench::run(runs, jobs),
         Command::NativeHello { listen } => native::serve_hello(listen),
         Command::NativePg {
             listen,

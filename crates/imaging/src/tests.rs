@@ -57,6 +57,31 @@ fn exif_orientation_is_applied_before_fitting() {
 }
 
 #[test]
+fn a_jpeg_shrunk_a_lot_is_decoded_at_reduced_scale_to_the_same_picture() {
+    let source = gradient(1600, 1200);
+    let thumbnail = Transformation::Thumbnail { size: 100 };
+    let from_jpeg = apply(&encoded(source.clone(), image::ImageFormat::Jpeg), &thumbnail, &limits()).unwrap();
+    let from_png = apply(&encoded(source, image::ImageFormat::Png), &thumbnail, &limits()).unwrap();
+    assert_eq!((from_jpeg.width, from_jpeg.height), (100, 75));
+    let (a, b) = (decoded(&from_jpeg).to_rgb8(), decoded(&from_png).to_rgb8());
+    let difference: u64 = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(x, y)| u64::from(x.abs_diff(*y)))
+        .sum();
+    let mean = difference as f64 / a.as_raw().len() as f64;
+    assert!(mean < 8.0, "mean difference {mean}");
+    let cover = Transformation::Resize {
+        width: Some(300),
+        height: Some(100),
+        fit: Fit::Cover,
+    };
+    let covered = apply(&encoded(gradient(1600, 1200), image::ImageFormat::Jpeg), &cover, &limits()).unwrap();
+    assert_eq!((covered.width, covered.height), (300, 100));
+}
+
+#[test]
 fn resize_fits_covers_or_stretches() {
     let input = encoded(gradient(400, 300), image::ImageFormat::Jpeg);
     let resize = |width, height, fit| Transformation::Resize { width, height, fit };
