@@ -30,12 +30,17 @@ impl Row {
 
 /// A one-component app serving the hello fixture on `/hello`.
 pub fn hello_app() -> Result<tempfile::TempDir> {
+    one_component_app("hello", "/hello")
+}
+
+/// An app of one fixture component on `route`.
+pub fn one_component_app(component: &str, route: &str) -> Result<tempfile::TempDir> {
     let dir = tempfile::tempdir()?;
     std::fs::write(
         dir.path().join("spin.toml"),
         format!(
-            "spin_manifest_version = 2\n[application]\nname = \"bench\"\n[[trigger.http]]\nroute = \"/hello\"\ncomponent = \"hello\"\n[component.hello]\nsource = \"{}\"\n",
-            component_wasm("hello").display()
+            "spin_manifest_version = 2\n[application]\nname = \"bench\"\n[[trigger.http]]\nroute = \"{route}\"\ncomponent = \"{component}\"\n[component.{component}]\nsource = \"{}\"\n",
+            component_wasm(component).display()
         ),
     )?;
     Ok(dir)

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use spindrive_domain::transform::Transformation;
 use spindrive_imaging::Limits;
 use spindrive_testkit::images::encoded;
-use spindrive_testkit::{HostBuilder, TestDatabase, app_host, component_wasm, host_binary};
+use spindrive_testkit::{HostBuilder, TestDatabase, app_host, host_binary};
 use std::fmt::Write;
 use std::time::{Duration, Instant};
 
@@ -48,14 +48,7 @@ pub fn run(runs: usize, jobs_per_requester: usize) -> Result<()> {
         "| operation (4000×3000 JPEG, 2.9 MB) | in the host (wasm) ms | native ms | ratio |\n|---|---|---|---|\n",
     );
     let mut figures = Vec::new();
-    let app = tempfile::tempdir()?;
-    std::fs::write(
-        app.path().join("spin.toml"),
-        format!(
-            "spin_manifest_version = 2\n[application]\nname = \"image-bench\"\n[[trigger.http]]\nroute = \"/...\"\ncomponent = \"image-bench\"\n[component.image-bench]\nsource = \"{}\"\n",
-            component_wasm("image-bench").display()
-        ),
-    )?;
+    let app = report::one_component_app("image-bench", "/...")?;
     let host = HostBuilder::new(host_binary(), app.path().join("spin.toml")).start()?;
     let runtime = tokio::runtime::Runtime::new()?;
     let limits = Limits {
@@ -70,7 +63,8 @@ pub fn run(runs: usize, jobs_per_requester: usize) -> Result<()> {
             (0..runs)
                 .map(|_| {
                     let started = Instant::now();
-                    spindrive_imaging::apply(&jpeg, &transformation, &limits).map(|_| started.elapsed().as_secs_f64())
+                    spindrive_imaging::apply(&jpeg, &transformation, &limits)
+                        .map(|_| started.elapsed().as_secs_f64())
                 })
                 .collect::<Result<_, _>>()?,
         );
@@ -96,7 +90,9 @@ pub fn run(runs: usize, jobs_per_requester: usize) -> Result<()> {
             in_host * 1e3,
             native * 1e3
         );
-        figures.push(json!({ "operation": name, "host_seconds": in_host, "native_seconds": native, "ratio": ratio }));
+        figures.push(
+            json!({ "operation": name, "host_seconds": in_host, "native_seconds": native, "ratio": ratio }),
+        );
     }
     drop(host);
     let _ = writeln!(
@@ -114,8 +110,11 @@ pub fn run(runs: usize, jobs_per_requester: usize) -> Result<()> {
         let _ = writeln!(
             table,
             "| {} concurrent requesters | {} | {:.1} | {:.0} | {:.0} |",
-            run["requesters"], run["jobs"], run["jobs_per_second"].as_f64().unwrap_or(0.0),
-            run["p50_ms"].as_f64().unwrap_or(0.0), run["p99_ms"].as_f64().unwrap_or(0.0)
+            run["requesters"],
+            run["jobs"],
+            run["jobs_per_second"].as_f64().unwrap_or(0.0),
+            run["p50_ms"].as_f64().unwrap_or(0.0),
+            run["p99_ms"].as_f64().unwrap_or(0.0)
         );
     }
     table.push_str(
@@ -189,7 +188,9 @@ async fn one_job(client: &reqwest::Client, base: &str, token: &str, file: &str) 
         .await?
         .json()
         .await?;
-    let id = job["id"].as_str().with_context(|| format!("not accepted: {job}"))?;
+    let id = job["id"]
+        .as_str()
+        .with_context(|| format!("not accepted: {job}"))?;
     loop {
         let job: Value = client
             .get(format!("{base}/api/transformations/{id}"))

@@ -42,6 +42,12 @@ impl TestApp {
         file["id"].as_str().unwrap().to_owned()
     }
 
+    /// Uploads a `width`×`height` gradient as a PNG named `name`.
+    async fn upload_png(&self, user: &User, name: &str, width: u32, height: u32) -> String {
+        let png = encoded(gradient(width, height), image::ImageFormat::Png);
+        self.upload_file(user, name, png).await
+    }
+
     async fn transform(&self, user: &User, file: &str, kind: &str, params: Value) -> (StatusCode, Value) {
         let path = format!("/api/files/{file}/transformations");
         let body = json!({ "type": kind, "params": params });
@@ -221,13 +227,7 @@ async fn each_transformation_writes_a_new_file_of_the_requester() {
 async fn a_reader_transforms_a_shared_file_into_a_file_of_their_own() {
     let app = spawn_app();
     let (ada, bob) = (app.user("ada").await, app.user("bob").await);
-    let photo = app
-        .upload_file(
-            &ada,
-            "photo.png",
-            encoded(gradient(300, 300), image::ImageFormat::Png),
-        )
-        .await;
+    let photo = app.upload_png(&ada, "photo.png", 300, 300).await;
     assert_eq!(
         app.share(&ada.token, &photo, "bob", "read").await.0,
         StatusCode::CREATED
@@ -263,13 +263,7 @@ async fn a_reader_transforms_a_shared_file_into_a_file_of_their_own() {
 async fn a_stranger_can_neither_create_nor_see_nor_list_jobs() {
     let app = spawn_app();
     let (ada, eve) = (app.user("ada").await, app.user("eve").await);
-    let photo = app
-        .upload_file(
-            &ada,
-            "photo.png",
-            encoded(gradient(40, 40), image::ImageFormat::Png),
-        )
-        .await;
+    let photo = app.upload_png(&ada, "photo.png", 40, 40).await;
     let job = app.accepted(&ada, &photo, "thumbnail", json!({"size": 16})).await;
     let not_found = |answer| assert_error(answer, StatusCode::NOT_FOUND, "not_found");
     not_found(
@@ -312,13 +306,7 @@ async fn a_stranger_can_neither_create_nor_see_nor_list_jobs() {
 async fn bad_requests_are_refused_and_bad_images_fail_with_a_reason() {
     let app = spawn_app();
     let ada = app.user("ada").await;
-    let photo = app
-        .upload_file(
-            &ada,
-            "photo.png",
-            encoded(gradient(40, 40), image::ImageFormat::Png),
-        )
-        .await;
+    let photo = app.upload_png(&ada, "photo.png", 40, 40).await;
     for (kind, params) in [
         ("sharpen", json!({})),
         ("thumbnail", json!({"size": 0})),
@@ -372,13 +360,7 @@ async fn bad_requests_are_refused_and_bad_images_fail_with_a_reason() {
 async fn duplicate_wake_ups_run_a_job_once() {
     let app = spawn_app();
     let ada = app.user("ada").await;
-    let photo = app
-        .upload_file(
-            &ada,
-            "photo.png",
-            encoded(gradient(600, 400), image::ImageFormat::Png),
-        )
-        .await;
+    let photo = app.upload_png(&ada, "photo.png", 600, 400).await;
     let job = app.accepted(&ada, &photo, "thumbnail", json!({"size": 64})).await;
     let channel = format!("transform-{}", app.db.name);
     let mut redis = redis::Client::open(shared_redis_url().unwrap())
@@ -408,13 +390,7 @@ async fn duplicate_wake_ups_run_a_job_once() {
 async fn deleting_the_source_ends_its_unfinished_jobs_failed() {
     let app = spawn_app();
     let ada = app.user("ada").await;
-    let photo = app
-        .upload_file(
-            &ada,
-            "photo.png",
-            encoded(gradient(40, 40), image::ImageFormat::Png),
-        )
-        .await;
+    let photo = app.upload_png(&ada, "photo.png", 40, 40).await;
     // A job a worker holds (claimed as the worker claims it).
     app.sql(&format!(
         "INSERT INTO transformation_jobs (id, file_id, user_id, transformation_type, params, status, attempts, run_id, lease_expires_at) \
@@ -505,13 +481,7 @@ async fn redis_restarting_during_a_burst_of_100_jobs_loses_none() {
     let redis = spindrive_testkit::RedisServer::start().unwrap();
     let app = spawn_app_with_redis(&redis.url().unwrap(), |host| host);
     let ada = app.user("ada").await;
-    let photo = app
-        .upload_file(
-            &ada,
-            "photo.png",
-            encoded(gradient(64, 64), image::ImageFormat::Png),
-        )
-        .await;
+    let photo = app.upload_png(&ada, "photo.png", 64, 64).await;
     let accepted = std::sync::Mutex::new(Vec::new());
     let unavailable = std::sync::atomic::AtomicUsize::new(0);
     let requester = |n: u32| {

@@ -184,29 +184,44 @@ fn decode_jpeg(input: &[u8], transformation: &Transformation) -> Result<Option<D
     let failed = |e: jpeg_decoder::Error| ImagingError::Corrupt(e.to_string());
     let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(input));
     decoder.read_info().map_err(failed)?;
-    let Some(info) = decoder.info() else { return Ok(None) };
+    let Some(info) = decoder.info() else {
+        return Ok(None);
+    };
     let orientation = decoder
         .exif_data()
         .and_then(Orientation::from_exif_chunk)
         .unwrap_or(Orientation::NoTransforms);
     let turned = matches!(
         orientation,
-        Orientation::Rotate90 | Orientation::Rotate270 | Orientation::Rotate90FlipH | Orientation::Rotate270FlipH
+        Orientation::Rotate90
+            | Orientation::Rotate270
+            | Orientation::Rotate90FlipH
+            | Orientation::Rotate270FlipH
     );
     let (width, height) = (u32::from(info.width), u32::from(info.height));
     let (upright_w, upright_h) = if turned { (height, width) } else { (width, height) };
     let (need_w, need_h) = needed_size(transformation, upright_w, upright_h);
-    let (need_w, need_h) = if turned { (need_h, need_w) } else { (need_w, need_h) };
+    let (need_w, need_h) = if turned {
+        (need_h, need_w)
+    } else {
+        (need_w, need_h)
+    };
     if need_w * 2 <= width && need_h * 2 <= height {
         // Both fit in u16: they are below the JPEG's own dimensions.
         decoder.scale(need_w as u16, need_h as u16).map_err(failed)?;
     }
     let pixels = decoder.decode().map_err(failed)?;
-    let Some(scaled) = decoder.info() else { return Ok(None) };
+    let Some(scaled) = decoder.info() else {
+        return Ok(None);
+    };
     let (w, h) = (u32::from(scaled.width), u32::from(scaled.height));
     let mut image = match scaled.pixel_format {
-        jpeg_decoder::PixelFormat::RGB24 => image::RgbImage::from_raw(w, h, pixels).map(DynamicImage::ImageRgb8),
-        jpeg_decoder::PixelFormat::L8 => image::GrayImage::from_raw(w, h, pixels).map(DynamicImage::ImageLuma8),
+        jpeg_decoder::PixelFormat::RGB24 => {
+            image::RgbImage::from_raw(w, h, pixels).map(DynamicImage::ImageRgb8)
+        }
+        jpeg_decoder::PixelFormat::L8 => {
+            image::GrayImage::from_raw(w, h, pixels).map(DynamicImage::ImageLuma8)
+        }
         // Rare (16-bit or CMYK): the full decoder handles them.
         _ => None,
     }

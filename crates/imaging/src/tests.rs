@@ -60,7 +60,12 @@ fn exif_orientation_is_applied_before_fitting() {
 fn a_jpeg_shrunk_a_lot_is_decoded_at_reduced_scale_to_the_same_picture() {
     let source = gradient(1600, 1200);
     let thumbnail = Transformation::Thumbnail { size: 100 };
-    let from_jpeg = apply(&encoded(source.clone(), image::ImageFormat::Jpeg), &thumbnail, &limits()).unwrap();
+    let from_jpeg = apply(
+        &encoded(source.clone(), image::ImageFormat::Jpeg),
+        &thumbnail,
+        &limits(),
+    )
+    .unwrap();
     let from_png = apply(&encoded(source, image::ImageFormat::Png), &thumbnail, &limits()).unwrap();
     assert_eq!((from_jpeg.width, from_jpeg.height), (100, 75));
     let (a, b) = (decoded(&from_jpeg).to_rgb8(), decoded(&from_png).to_rgb8());
@@ -77,7 +82,12 @@ fn a_jpeg_shrunk_a_lot_is_decoded_at_reduced_scale_to_the_same_picture() {
         height: Some(100),
         fit: Fit::Cover,
     };
-    let covered = apply(&encoded(gradient(1600, 1200), image::ImageFormat::Jpeg), &cover, &limits()).unwrap();
+    let covered = apply(
+        &encoded(gradient(1600, 1200), image::ImageFormat::Jpeg),
+        &cover,
+        &limits(),
+    )
+    .unwrap();
     assert_eq!((covered.width, covered.height), (300, 100));
 }
 
