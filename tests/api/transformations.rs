@@ -8,7 +8,7 @@ use image::{DynamicImage, GenericImageView, Rgb, RgbImage, Rgba, RgbaImage};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use spindrive_testkit::images::{encoded, jpeg_with_orientation, png_claiming};
-use spindrive_testkit::shared_redis_url;
+use spindrive_testkit::{RssSampler, shared_redis_url};
 use std::time::{Duration, Instant};
 
 fn gradient(width: u32, height: u32) -> DynamicImage {
@@ -327,12 +327,15 @@ async fn bad_requests_are_refused_and_bad_images_fail_with_a_reason() {
     assert!(failed["result_file_id"].is_null());
 
     // A 20,000 × 20,000 bomb and a header claiming tens of gigabytes are
-    // refused from their headers, at once.
+    // refused from their headers, at once, and the host's memory hardly
+    // moves (decoding either would take gigabytes).
     for (name, bomb) in [
         ("bomb.png", png_claiming(20_000, 20_000, 8, 6)),
         ("huge.png", png_claiming(100_000, 100_000, 16, 6)),
     ] {
         let file = app.upload_file(&ada, name, bomb).await;
+        let before = app.host.rss_kib().unwrap();
+        let sampler = RssSampler::start(app.host.pid());
         let started = Instant::now();
         let job = app.accepted(&ada, &file, "thumbnail", json!({"size": 64})).await;
         let failed = app.finished(&ada, &job).await;
@@ -341,6 +344,8 @@ async fn bad_requests_are_refused_and_bad_images_fail_with_a_reason() {
             "{:?}",
             started.elapsed()
         );
+        let grown_mib = sampler.finish().saturating_sub(before) / 1024;
+        assert!(grown_mib < 64, "the host grew by {grown_mib} MiB");
         let error = failed["error"].as_str().unwrap();
         assert!(
             error.contains("transformations accept at most 40000000 pixels"),
@@ -356,26 +361,55 @@ async fn bad_requests_are_refused_and_bad_images_fail_with_a_reason() {
     );
 }
 
-#[tokio::test]
-async fn duplicate_wake_ups_run_a_job_once() {
-    let app = spawn_app();
-    let ada = app.user("ada").await;
-    let photo = app.upload_png(&ada, "photo.png", 600, 400).await;
-    let job = app.accepted(&ada, &photo, "thumbnail", json!({"size": 64})).await;
+/// Publishes `message` on the app's queue channel `times` times, as Redis
+/// would deliver duplicate or stray wake-ups.
+async fn wake_worker(app: &TestApp, message: &str, times: usize) {
     let channel = format!("transform-{}", app.db.name);
     let mut redis = redis::Client::open(shared_redis_url().unwrap())
         .unwrap()
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    for _ in 0..20 {
+    for _ in 0..times {
         let _: i64 = redis::cmd("PUBLISH")
             .arg(&channel)
-            .arg(job["id"].as_str().unwrap())
+            .arg(message)
             .query_async(&mut redis)
             .await
             .unwrap();
     }
+}
+
+#[tokio::test]
+async fn a_job_runs_only_while_its_requester_may_read_the_source() {
+    let app = spawn_app();
+    let (ada, bob) = (app.user("ada").await, app.user("bob").await);
+    let photo = app.upload_png(&ada, "photo.png", 40, 40).await;
+    // Bob's job, recorded while he could read the file; his grant is gone
+    // by the time a worker gets to it.
+    let id = "00000000-0000-4000-8000-0000000000b0";
+    app.sql(&format!(
+        "INSERT INTO transformation_jobs (id, file_id, user_id, transformation_type, params) \
+         VALUES ('{id}', '{photo}', {}, 'thumbnail', '{{\"size\": 8}}')",
+        bob.id
+    ));
+    wake_worker(&app, id, 1).await;
+    let failed = app.finished(&bob, &json!({ "id": id })).await;
+    assert_eq!(failed["status"], "failed");
+    assert_eq!(
+        failed["error"],
+        "the source file is gone or you can no longer read it"
+    );
+    assert_eq!(app.sql("SELECT count(*) FROM files"), "1", "no result for bob");
+}
+
+#[tokio::test]
+async fn duplicate_wake_ups_run_a_job_once() {
+    let app = spawn_app();
+    let ada = app.user("ada").await;
+    let photo = app.upload_png(&ada, "photo.png", 600, 400).await;
+    let job = app.accepted(&ada, &photo, "thumbnail", json!({"size": 64})).await;
+    wake_worker(&app, job["id"].as_str().unwrap(), 20).await;
     let done = app.finished(&ada, &job).await;
     assert_eq!(done["attempts"], 1, "{done}");
     // Let every duplicate be handled, then count results.
