@@ -9,6 +9,8 @@ ALTER TABLE transformation_jobs ADD COLUMN IF NOT EXISTS attempts integer NOT NU
 ALTER TABLE transformation_jobs ADD COLUMN IF NOT EXISTS run_id uuid;
 ALTER TABLE transformation_jobs ADD COLUMN IF NOT EXISTS lease_expires_at timestamp;
 ALTER TABLE transformation_jobs ADD COLUMN IF NOT EXISTS finished_at timestamp;
+-- When someone following a stalled job last woke a worker for it.
+ALTER TABLE transformation_jobs ADD COLUMN IF NOT EXISTS woken_at timestamp;
 ALTER TABLE transformation_jobs DROP CONSTRAINT IF EXISTS transformation_jobs_params_object;
 ALTER TABLE transformation_jobs ADD CONSTRAINT transformation_jobs_params_object
     CHECK (jsonb_typeof(params) = 'object');
@@ -25,11 +27,19 @@ ALTER TABLE transformation_jobs ADD CONSTRAINT transformation_jobs_file_id_fkey
 
 CREATE OR REPLACE FUNCTION fail_jobs_of_deleted_file() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE transformation_jobs
-       SET status = 'failed', error = 'the source file was deleted', run_id = NULL,
-           lease_expires_at = NULL, finished_at = (now() AT TIME ZONE 'utc'),
-           updated_at = (now() AT TIME ZONE 'utc')
-     WHERE file_id = OLD.id AND status IN ('pending', 'running');
+    WITH failed AS (
+        UPDATE transformation_jobs
+           SET status = 'failed', error = 'the source file was deleted', run_id = NULL,
+               lease_expires_at = NULL, finished_at = (now() AT TIME ZONE 'utc'),
+               updated_at = (now() AT TIME ZONE 'utc')
+         WHERE file_id = OLD.id AND status IN ('pending', 'running')
+        RETURNING id, user_id, transformation_type, error
+    )
+    INSERT INTO notifications (user_id, message, kind, data)
+    SELECT user_id, format('Your %s failed: %s', transformation_type, error), 'transformation_failed',
+           jsonb_build_object('job_id', id, 'file_id', OLD.id,
+                              'transformation_type', transformation_type, 'error', error)
+      FROM failed;
     RETURN OLD;
 END
 $$;
@@ -54,7 +64,13 @@ LANGUAGE sql AS $$
                finished_at = CASE WHEN attempts >= max_attempts THEN (now() AT TIME ZONE 'utc') END,
                run_id = NULL, lease_expires_at = NULL, updated_at = (now() AT TIME ZONE 'utc')
          WHERE status = 'running' AND lease_expires_at < (now() AT TIME ZONE 'utc')
-        RETURNING 1
+        RETURNING id, user_id, file_id, transformation_type, status, error
+    ), told AS (
+        INSERT INTO notifications (user_id, message, kind, data)
+        SELECT user_id, format('Your %s failed: %s', transformation_type, error), 'transformation_failed',
+               jsonb_build_object('job_id', id, 'file_id', file_id,
+                                  'transformation_type', transformation_type, 'error', error)
+          FROM expired WHERE status = 'failed'
     )
     SELECT count(*)::integer FROM expired
 $$;

@@ -229,8 +229,7 @@ impl App {
                 reuse: false,
             };
             if on_redis {
-                let handler =
-                    RedisComponent::new(id, instances.clone(), pre.clone(), settings.request_timeout)?;
+                let handler = RedisComponent::new(id, instances.clone(), pre.clone())?;
                 redis_components.insert(id.clone(), Arc::new(handler));
             }
             if on_http {

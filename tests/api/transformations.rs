@@ -450,6 +450,10 @@ async fn deleting_the_source_ends_its_unfinished_jobs_failed() {
         (Some("failed"), Some("the source file was deleted"), true),
         "{job}"
     );
+    assert_eq!(
+        app.sql("SELECT message FROM notifications WHERE kind = 'transformation_failed'"),
+        "Your thumbnail failed: the source file was deleted"
+    );
 }
 
 #[tokio::test]

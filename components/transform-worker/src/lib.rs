@@ -40,7 +40,12 @@ async fn wake(message: &[u8]) -> Result<(), ApiError> {
     while started.elapsed() < BUSY_BUDGET {
         let claimed = jobs::claim(&Db::connect(&config).await?, hint.take(), settings.lease_seconds).await?;
         let Some(claim) = claimed else { break };
-        run(&config, &settings, &claim).await;
+        if !run(&config, &settings, &claim).await {
+            // Our side is failing (the database): stop claiming, so one
+            // blip does not burn every job's attempts at once; the next
+            // wake-up tries again.
+            break;
+        }
     }
     Ok(())
 }
@@ -82,9 +87,12 @@ impl From<spindrive_service::db::DbError> for Failure {
     }
 }
 
-/// Runs one claimed job and records how it ended.
-async fn run(config: &Config, settings: &TransformConfig, claim: &Claim) {
-    let recorded = match transform(config, settings, claim).await {
+/// Runs one claimed job and records how it ended; `false` when our side
+/// failed.
+async fn run(config: &Config, settings: &TransformConfig, claim: &Claim) -> bool {
+    let outcome = transform(config, settings, claim).await;
+    let healthy = !matches!(outcome, Err(Failure::System(_)));
+    let recorded = match outcome {
         Ok(()) => Ok(()),
         Err(Failure::Job(message)) => match Db::connect(config).await {
             Ok(db) => jobs::fail(&db, claim, &message).await,
@@ -108,6 +116,7 @@ async fn run(config: &Config, settings: &TransformConfig, claim: &Claim) {
     if let Err(error) = recorded {
         eprintln!("job {}: cannot record its end: {error:?}", claim.job_id);
     }
+    healthy
 }
 
 async fn transform(config: &Config, settings: &TransformConfig, claim: &Claim) -> Result<(), Failure> {
@@ -140,9 +149,15 @@ async fn transform(config: &Config, settings: &TransformConfig, claim: &Claim) -
         ));
     }
     let input = read_all(config, &source).await?;
+    if !still_mine(config, settings, claim).await? {
+        return Ok(());
+    }
     let output = spindrive_imaging::apply(&input, &transformation, &limits)
         .map_err(|error| Failure::Job(error.to_string()))?;
     drop(input);
+    if !still_mine(config, settings, claim).await? {
+        return Ok(());
+    }
     let name = transformation.result_name(&source.file_name, output.format);
     let allowance = content::allowance(&Db::connect(config).await?, config, caller.id, 0).await?;
     let body = http_body_util::Full::new(Bytes::from(output.bytes));
@@ -165,6 +180,13 @@ async fn transform(config: &Config, settings: &TransformConfig, claim: &Claim) -
         Err(StoreError::ClaimLost) => Ok(()),
         Err(error) => Err(error.into()),
     }
+}
+
+/// Renews the job's lease between steps; `false` if the claim was lost
+/// (its source deleted, or the lease ran out and another worker took it),
+/// so the rest of the work is skipped.
+async fn still_mine(config: &Config, settings: &TransformConfig, claim: &Claim) -> Result<bool, Failure> {
+    Ok(jobs::renew(&Db::connect(config).await?, claim, settings.lease_seconds).await?)
 }
 
 /// The whole content of `file`, read chunk by chunk.

@@ -58,17 +58,20 @@ async fn create(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let id = ctx.file_id()?;
     let (db, caller) = authenticated(ctx).await?;
     files::visible_at(&db, caller, &id, Level::Read).await?;
+    drop(db);
     let request: NewJob = ctx.json().await?;
     let transformation = Transformation::parse(&request.kind, &request.params)?;
     let settings = TransformConfig::load().await?;
     // Without the queue no worker would ever run the job: say so now
-    // rather than accept work that waits for Redis to come back.
+    // rather than accept work that waits for Redis to come back. (No
+    // database connection is held while Redis is reached.)
     let queue = Queue::open(&settings).await.ok_or_else(|| {
         ApiError::unavailable(
             "transformations_unavailable",
             "transformations are paused: their queue is unreachable; retry later",
         )
     })?;
+    let db = Db::connect(&ctx.config).await?;
     let job = jobs::create(&db, caller.id, &id, &transformation, settings.max_active_jobs).await?;
     drop(db);
     queue.announce(&job).await;
@@ -159,18 +162,18 @@ async fn mine(ctx: &Ctx) -> Result<Reply, ApiError> {
     list(ctx, &db, &filter, limit).await
 }
 
-/// One of my jobs. Following a stalled job wakes a worker for it, so a
-/// job whose wake-up was lost (Redis was down) or whose worker died moves
-/// on while someone waits for it, without a scheduler.
+/// One of my jobs. Following a stalled job wakes a worker for it (at most
+/// once every few seconds), so a job whose wake-up was lost (Redis was
+/// down) or whose worker died moves on while someone waits for it,
+/// without a scheduler.
 async fn one(ctx: &Ctx) -> Result<Reply, ApiError> {
     let (db, caller) = authenticated(ctx).await?;
     let job = jobs::mine(&db, caller.id, ctx.param("id"))
         .await?
         .ok_or_else(|| ApiError::not_found("transformation"))?;
+    let wake = job.stalled && jobs::wake_due(&db, &job).await?;
     drop(db);
-    if job.stalled
-        && let Some(queue) = Queue::open(&TransformConfig::load().await?).await
-    {
+    if wake && let Some(queue) = Queue::open(&TransformConfig::load().await?).await {
         queue.announce(&job).await;
     }
     Ok(json(&job.to_json()))

@@ -187,6 +187,11 @@ fn decode_jpeg(input: &[u8], transformation: &Transformation) -> Result<Option<D
     let Some(info) = decoder.info() else {
         return Ok(None);
     };
+    let rgb = match info.pixel_format {
+        jpeg_decoder::PixelFormat::RGB24 => true,
+        jpeg_decoder::PixelFormat::L8 => false,
+        jpeg_decoder::PixelFormat::L16 | jpeg_decoder::PixelFormat::CMYK32 => return Ok(None),
+    };
     let orientation = decoder
         .exif_data()
         .and_then(Orientation::from_exif_chunk)
@@ -211,26 +216,16 @@ fn decode_jpeg(input: &[u8], transformation: &Transformation) -> Result<Option<D
         decoder.scale(need_w as u16, need_h as u16).map_err(failed)?;
     }
     let pixels = decoder.decode().map_err(failed)?;
-    let Some(scaled) = decoder.info() else {
-        return Ok(None);
-    };
+    let scaled = decoder.info().unwrap_or(info);
     let (w, h) = (u32::from(scaled.width), u32::from(scaled.height));
-    let mut image = match scaled.pixel_format {
-        jpeg_decoder::PixelFormat::RGB24 => {
-            image::RgbImage::from_raw(w, h, pixels).map(DynamicImage::ImageRgb8)
-        }
-        jpeg_decoder::PixelFormat::L8 => {
-            image::GrayImage::from_raw(w, h, pixels).map(DynamicImage::ImageLuma8)
-        }
-        // Rare (16-bit or CMYK): the full decoder handles them.
-        _ => None,
+    let mut image = if rgb {
+        image::RgbImage::from_raw(w, h, pixels).map(DynamicImage::ImageRgb8)
+    } else {
+        image::GrayImage::from_raw(w, h, pixels).map(DynamicImage::ImageLuma8)
     }
-    .ok_or_else(|| ImagingError::Corrupt("the decoded size does not match the header".into()))
-    .map(Some)?;
-    if let Some(image) = image.as_mut() {
-        image.apply_orientation(orientation);
-    }
-    Ok(image)
+    .ok_or_else(|| ImagingError::Corrupt("the decoded size does not match the header".into()))?;
+    image.apply_orientation(orientation);
+    Ok(Some(image))
 }
 
 /// The smallest upright size the image must be decoded at for

@@ -92,6 +92,21 @@ fn a_jpeg_shrunk_a_lot_is_decoded_at_reduced_scale_to_the_same_picture() {
 }
 
 #[test]
+fn a_grey_jpeg_stays_grey() {
+    let grey = DynamicImage::ImageLuma8(image::GrayImage::from_fn(800, 600, |x, _| {
+        image::Luma([(x % 256) as u8])
+    }));
+    let output = apply(
+        &encoded(grey, image::ImageFormat::Jpeg),
+        &Transformation::Thumbnail { size: 80 },
+        &limits(),
+    )
+    .unwrap();
+    assert_eq!((output.width, output.height), (80, 60));
+    decoded(&output);
+}
+
+#[test]
 fn resize_fits_covers_or_stretches() {
     let input = encoded(gradient(400, 300), image::ImageFormat::Jpeg);
     let resize = |width, height, fit| Transformation::Resize { width, height, fit };

@@ -110,7 +110,8 @@ impl From<StoreError> for ApiError {
             }
             StoreError::Invalid(error) => error.into(),
             StoreError::Corrupt(what) => ApiError::internal(what),
-            StoreError::ClaimLost => ApiError::conflict("claim_lost", "the job was finished elsewhere"),
+            // Only the worker meets it, and handles it; never an answer.
+            StoreError::ClaimLost => ApiError::internal("a job claim was lost"),
         }
     }
 }

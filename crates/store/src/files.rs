@@ -321,11 +321,23 @@ pub async fn rename(db: &Db, id: &FileId, name: &FileName, expected: Option<i64>
 /// the content it pointed to at the moment of deletion, which the caller
 /// removes; `None` if it was already gone.
 pub async fn delete(db: &Db, id: &FileId) -> Result<Option<String>, StoreError> {
-    let row = db
-        .row(
-            "DELETE FROM files WHERE id = $1 RETURNING substr(file_path, 4) AS storage_key",
+    db.transaction(async |db| {
+        // The owner's row first, as publishing a file locks it (its usage
+        // update) before the rows a delete reaches (a transformation's
+        // job): one lock order, no deadlock. NO KEY UPDATE, like that
+        // update, leaves the row's key free for foreign-key checks.
+        db.execute(
+            "SELECT 1 FROM users WHERE id = (SELECT owner_id FROM files WHERE id = $1) FOR NO KEY UPDATE",
             &[ParameterValue::Uuid(id.as_ref().to_owned())],
         )
         .await?;
-    Ok(row.map(|row| column(&row, "storage_key")).transpose()?)
+        let row = db
+            .row(
+                "DELETE FROM files WHERE id = $1 RETURNING substr(file_path, 4) AS storage_key",
+                &[ParameterValue::Uuid(id.as_ref().to_owned())],
+            )
+            .await?;
+        Ok(row.map(|row| column(&row, "storage_key")).transpose()?)
+    })
+    .await
 }

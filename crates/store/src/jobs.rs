@@ -44,6 +44,10 @@ const JOB_COLUMNS: &str = "id::text AS id, file_id::text AS file_id, transformat
      (status = 'pending' AND updated_at < (now() AT TIME ZONE 'utc') - interval '5 seconds') \
        OR (status = 'running' AND lease_expires_at < (now() AT TIME ZONE 'utc')) AS stalled";
 
+/// At most one wake-up per job in this many seconds, however often it is
+/// followed.
+const WAKE_INTERVAL_SECONDS: f64 = 5.0;
+
 impl Job {
     fn from_row(row: &Row) -> Result<Self, StoreError> {
         let params: String = column(row, "params")?;
@@ -96,7 +100,7 @@ pub async fn create(
     db.transaction(async |db| {
         // Holding the user's row makes concurrent requests count in turn.
         db.execute(
-            "SELECT 1 FROM users WHERE id = $1 FOR UPDATE",
+            "SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE",
             &[ParameterValue::Int64(user_id)],
         )
         .await?;
@@ -113,7 +117,7 @@ pub async fn create(
                     uuid(file.as_ref()),
                     ParameterValue::Int64(user_id),
                     ParameterValue::Str(transformation.kind().to_owned()),
-                    ParameterValue::Jsonb(params.clone()),
+                    ParameterValue::Jsonb(params),
                     ParameterValue::Int64(max_active),
                 ],
             )
@@ -124,6 +128,13 @@ pub async fn create(
         }
     })
     .await
+    .map_err(|error| match error {
+        // The file was deleted while the job was being recorded.
+        StoreError::Db(error) if error.violated_constraint() == Some("transformation_jobs_file_id_fkey") => {
+            StoreError::NotFound("file")
+        }
+        other => other,
+    })
 }
 
 /// A job of `user_id`'s.
@@ -139,6 +150,21 @@ pub async fn mine(db: &Db, user_id: i64, job_id: &str) -> Result<Option<Job>, St
     .await?
     .map(|row| Job::from_row(&row))
     .transpose()
+}
+
+/// Whether a wake-up for this stalled job is due now; records it if so,
+/// so followers polling a stalled job publish one wake-up per interval,
+/// not one per poll.
+pub async fn wake_due(db: &Db, job: &Job) -> Result<bool, StoreError> {
+    let due = db
+        .execute(
+            "UPDATE transformation_jobs SET woken_at = (now() AT TIME ZONE 'utc') \
+              WHERE id = $1 AND status IN ('pending', 'running') \
+                AND (woken_at IS NULL OR woken_at < (now() AT TIME ZONE 'utc') - make_interval(secs => $2))",
+            &[uuid(&job.id), ParameterValue::Floating64(WAKE_INTERVAL_SECONDS)],
+        )
+        .await?;
+    Ok(due == 1)
 }
 
 /// Which of a user's jobs to list.
@@ -174,10 +200,12 @@ pub async fn list(
         sql.push_str(&format!(" AND status = ${}", params.len()));
     }
     if let Some(after) = &after {
-        let created_at = NaiveDateTime::parse_from_str(&after.created_at, POSITION_TIME)
-            .map_err(|_| ValidationError::new("cursor", "is not a cursor this API returned"))?;
+        let not_ours = || ValidationError::new("cursor", "is not a cursor this API returned");
+        let created_at =
+            NaiveDateTime::parse_from_str(&after.created_at, POSITION_TIME).map_err(|_| not_ours())?;
+        let id = canonical_uuid(&after.id).ok_or_else(not_ours)?;
         params.push(created_at.into());
-        params.push(uuid(&after.id));
+        params.push(uuid(&id));
         sql.push_str(&format!(
             " AND (created_at, id) < (${}, ${})",
             params.len() - 1,
@@ -332,6 +360,23 @@ pub async fn fail(db: &Db, claim: &Claim, error: &str) -> Result<(), StoreError>
         Ok(())
     })
     .await
+}
+
+/// Extends the claimed job's lease; `false` if the claim no longer holds.
+pub async fn renew(db: &Db, claim: &Claim, lease_seconds: i64) -> Result<bool, StoreError> {
+    let renewed = db
+        .execute(
+            "UPDATE transformation_jobs \
+                SET lease_expires_at = (now() AT TIME ZONE 'utc') + make_interval(secs => $3) \
+              WHERE id = $1 AND run_id = $2 AND status = 'running'",
+            &[
+                uuid(&claim.job_id),
+                uuid(&claim.run_id),
+                ParameterValue::Floating64(lease_seconds as f64),
+            ],
+        )
+        .await?;
+    Ok(renewed == 1)
 }
 
 /// Puts a claimed job back to `pending` (the worker could not finish it

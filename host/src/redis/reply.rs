@@ -102,7 +102,16 @@ fn unsupported(message: &str) -> Error {
 }
 
 fn unexpected(value: &Value) -> Error {
-    other(format!("Response was of incompatible type: {value:?}"))
+    let mut shown = format!("{value:?}");
+    if shown.len() > 200 {
+        let mut end = 200;
+        while !shown.is_char_boundary(end) {
+            end -= 1;
+        }
+        shown.truncate(end);
+        shown.push('…');
+    }
+    other(format!("Response was of incompatible type: {shown}"))
 }
 
 fn too_large() -> Error {

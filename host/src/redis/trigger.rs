@@ -34,17 +34,13 @@ pub struct RedisComponent {
     pub id: String,
     instances: ComponentInstances,
     pre: RedisHandlerPre<InstanceState>,
-    timeout: Option<Duration>,
 }
 
 impl RedisComponent {
     /// Fails unless the component exports `spin:redis/inbound-redis@3.0.0`.
-    pub fn new(
-        id: &str,
-        instances: ComponentInstances,
-        pre: InstancePre<InstanceState>,
-        timeout: Option<Duration>,
-    ) -> Result<Self> {
+    /// A handler runs as long as it takes, as in Spin (`--request-timeout`
+    /// is for HTTP).
+    pub fn new(id: &str, instances: ComponentInstances, pre: InstancePre<InstanceState>) -> Result<Self> {
         let pre = RedisHandlerPre::new(pre).map_err(|_| {
             anyhow!(
                 "component {id:?} is on a Redis trigger but does not export spin:redis/inbound-redis@3.0.0 \
@@ -55,7 +51,6 @@ impl RedisComponent {
             id: id.to_owned(),
             instances,
             pre,
-            timeout,
         })
     }
 
@@ -63,18 +58,14 @@ impl RedisComponent {
     async fn handle(&self, payload: Vec<u8>) -> Result<()> {
         let StoreBundle { mut store, .. } = self.instances.new_store(None)?;
         let handler = self.pre.instantiate_async(&mut store).await?;
-        let call = store.run_concurrent(async |accessor| {
-            handler
-                .spin_redis_inbound_redis()
-                .call_handle_message(accessor, payload)
-                .await
-        });
-        let outcome = match self.timeout {
-            Some(limit) => tokio::time::timeout(limit, call)
-                .await
-                .map_err(|_| anyhow!("the handler did not finish within {limit:?}"))?,
-            None => call.await,
-        };
+        let outcome = store
+            .run_concurrent(async |accessor| {
+                handler
+                    .spin_redis_inbound_redis()
+                    .call_handle_message(accessor, payload)
+                    .await
+            })
+            .await;
         outcome??.map_err(|err| anyhow!("Redis handler returned an error: {err:?}"))
     }
 }
