@@ -10,7 +10,7 @@ use spin_sdk::http_service;
 use spindrive_domain::account::{Email, Password, Role, Username, verify_password};
 use spindrive_domain::{ValidationError, paging, time::rfc3339, token};
 use spindrive_service::auth::{self, Caller};
-use spindrive_service::response::{created, json, json_document, no_content};
+use spindrive_service::response::{created, json, json_document, no_content, with_location};
 use spindrive_service::router::Route;
 use spindrive_service::{ApiError, Ctx, Db, Reply};
 use spindrive_store::users::Refusal;
@@ -92,14 +92,7 @@ async fn register(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     )
     .await?
     {
-        Ok(user) => {
-            let mut reply = created(&user.to_json(config.default_quota_bytes));
-            reply.headers_mut().insert(
-                http::header::LOCATION,
-                http::HeaderValue::from_static("/api/auth/me"),
-            );
-            Ok(reply)
-        }
+        Ok(user) => with_location(created(&user.to_json(config.default_quota_bytes)), "/api/auth/me"),
         Err(Refusal::Closed) => Err(ApiError::forbidden(
             "registration is closed; ask an administrator",
         )),

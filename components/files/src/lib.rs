@@ -4,7 +4,7 @@
 
 use http::HeaderValue;
 use http::Method;
-use http::header::{ETAG, LOCATION};
+use http::header::ETAG;
 use serde::Deserialize;
 use serde_json::json;
 use spin_sdk::http::{IntoResponse, Request};
@@ -15,7 +15,7 @@ use spindrive_domain::file::{FileId, FileName, Level};
 use spindrive_domain::paging;
 use spindrive_service::Caller;
 use spindrive_service::auth::authenticated;
-use spindrive_service::response::{created, json, no_content};
+use spindrive_service::response::{created, json, no_content, with_location};
 use spindrive_service::router::Route;
 use spindrive_service::{ApiError, Ctx, Db, Reply};
 use spindrive_store::content;
@@ -81,13 +81,8 @@ async fn upload(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let file = files::visible(&db, caller, &id)
         .await?
         .ok_or_else(|| ApiError::internal("a published file is not visible to its owner"))?;
-    let mut reply = with_etag(created(&file.to_json()), &file)?;
-    let location = format!("/api/files/{}", file.id.as_ref());
-    reply.headers_mut().insert(
-        LOCATION,
-        HeaderValue::from_str(&location).map_err(ApiError::internal)?,
-    );
-    Ok(reply)
+    let reply = with_etag(created(&file.to_json()), &file)?;
+    with_location(reply, &format!("/api/files/{}", file.id.as_ref()))
 }
 
 fn parse_choice<T: for<'de> Deserialize<'de>>(

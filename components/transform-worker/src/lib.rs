@@ -9,7 +9,7 @@
 use bytes::Bytes;
 use spindrive_domain::file::{FileId, Level};
 use spindrive_domain::transform::Transformation;
-use spindrive_imaging::Limits;
+use spindrive_imaging::{ImagingError, Limits};
 use spindrive_service::{ApiError, Caller, Config, Db, TransformConfig};
 use spindrive_store::content::{self, ContentReader};
 use spindrive_store::error::StoreError;
@@ -72,6 +72,12 @@ impl From<StoreError> for Failure {
             }
             other => Failure::System(other.into()),
         }
+    }
+}
+
+impl From<ImagingError> for Failure {
+    fn from(error: ImagingError) -> Self {
+        Failure::Job(error.to_string())
     }
 }
 
@@ -139,21 +145,12 @@ async fn transform(config: &Config, settings: &TransformConfig, claim: &Claim) -
         max_output_bytes: settings.max_output_bytes,
         max_duration: Duration::from_secs(settings.max_seconds),
     };
-    if source.size as u64 > limits.max_input_bytes {
-        return Err(Failure::Job(
-            spindrive_imaging::ImagingError::InputTooLarge {
-                size: source.size as u64,
-                limit: limits.max_input_bytes,
-            }
-            .to_string(),
-        ));
-    }
+    limits.check_input(source.size as u64)?;
     let input = read_all(config, &source).await?;
     if !still_mine(config, settings, claim).await? {
         return Ok(());
     }
-    let output = spindrive_imaging::apply(&input, &transformation, &limits)
-        .map_err(|error| Failure::Job(error.to_string()))?;
+    let output = spindrive_imaging::apply(&input, &transformation, &limits)?;
     drop(input);
     if !still_mine(config, settings, claim).await? {
         return Ok(());

@@ -3,8 +3,7 @@
 //! publishes its id on the queue channel; the Redis-triggered worker
 //! (`transform-worker`) claims and runs it. You see your own jobs only.
 
-use http::header::LOCATION;
-use http::{HeaderValue, Method, StatusCode};
+use http::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use spin_sdk::http::{IntoResponse, Request};
@@ -13,7 +12,7 @@ use spindrive_domain::file::Level;
 use spindrive_domain::paging;
 use spindrive_domain::transform::{JobStatus, Transformation};
 use spindrive_service::auth::authenticated;
-use spindrive_service::response::{json, json_with_status};
+use spindrive_service::response::{json, json_with_status, with_location};
 use spindrive_service::router::Route;
 use spindrive_service::{ApiError, Ctx, Db, Reply, TransformConfig};
 use spindrive_store::files;
@@ -75,13 +74,8 @@ async fn create(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let job = jobs::create(&db, caller.id, &id, &transformation, settings.max_active_jobs).await?;
     drop(db);
     queue.announce(&job).await;
-    let mut reply = json_with_status(StatusCode::ACCEPTED, &job.to_json());
-    let location = format!("/api/transformations/{}", job.id);
-    reply.headers_mut().insert(
-        LOCATION,
-        HeaderValue::from_str(&location).map_err(ApiError::internal)?,
-    );
-    Ok(reply)
+    let reply = json_with_status(StatusCode::ACCEPTED, &job.to_json());
+    with_location(reply, &format!("/api/transformations/{}", job.id))
 }
 
 /// The channel that wakes the worker.

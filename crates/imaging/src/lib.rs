@@ -23,6 +23,21 @@ pub struct Limits {
     pub max_duration: Duration,
 }
 
+impl Limits {
+    /// Refuses an input of `size` bytes over the limit (before reading it,
+    /// when its size is known).
+    pub fn check_input(&self, size: u64) -> Result<(), ImagingError> {
+        if size > self.max_input_bytes {
+            Err(ImagingError::InputTooLarge {
+                size,
+                limit: self.max_input_bytes,
+            })
+        } else {
+            Ok(())
+        }
+    }
+}
+
 /// Why a transformation failed; the text is shown to the user.
 #[derive(Debug, thiserror::Error)]
 pub enum ImagingError {
@@ -85,12 +100,7 @@ pub fn apply(input: &[u8], transformation: &Transformation, limits: &Limits) -> 
             Ok(())
         }
     };
-    if input.len() as u64 > limits.max_input_bytes {
-        return Err(ImagingError::InputTooLarge {
-            size: input.len() as u64,
-            limit: limits.max_input_bytes,
-        });
-    }
+    limits.check_input(input.len() as u64)?;
     let format = sniff(input)?;
     let image = decode(input, format, transformation, limits)?;
     in_time()?;

@@ -57,6 +57,13 @@ pub fn created(value: &impl Serialize) -> Reply {
     json_with_status(StatusCode::CREATED, value)
 }
 
+/// `reply` with a `Location` header naming what it created or accepted.
+pub fn with_location(mut reply: Reply, location: &str) -> Result<Reply, crate::ApiError> {
+    let value = http::HeaderValue::from_str(location).map_err(crate::ApiError::internal)?;
+    reply.headers_mut().insert(http::header::LOCATION, value);
+    Ok(reply)
+}
+
 /// 204.
 pub fn no_content() -> Reply {
     let mut reply = http::Response::new(empty());

@@ -241,6 +241,47 @@ pub struct Claim {
     pub attempts: i32,
 }
 
+/// What a worker's statements require of its job: still running under
+/// its own claim (`$1` the job, `$2` the run).
+const CLAIM_HOLDS: &str = "WHERE id = $1 AND run_id = $2 AND status = 'running'";
+
+impl Claim {
+    /// Updates the job (`SET set`, with `extra` parameters from `$3`) only
+    /// while this claim holds; the rows changed, 0 or 1.
+    async fn update(&self, db: &Db, set: &str, extra: Vec<ParameterValue>) -> Result<u64, StoreError> {
+        let mut params = vec![uuid(&self.job_id), uuid(&self.run_id)];
+        params.extend(extra);
+        Ok(db
+            .execute(
+                &format!("UPDATE transformation_jobs SET {set} {CLAIM_HOLDS}"),
+                &params,
+            )
+            .await?)
+    }
+
+    /// What the requester is told of how this job ended.
+    fn notice(&self, kind: &'static str, message: String, outcome: Value) -> Notice {
+        let mut data = json!({
+            "job_id": self.job_id,
+            "file_id": self.file_id,
+            "transformation_type": self.transformation_type,
+        });
+        if let (Value::Object(data), Value::Object(outcome)) = (&mut data, outcome) {
+            data.extend(outcome);
+        }
+        Notice {
+            user_id: self.user_id,
+            kind,
+            message,
+            data,
+        }
+    }
+}
+
+/// The columns a finished job's claim gives up.
+const FINISHED: &str = "run_id = NULL, lease_expires_at = NULL, \
+     finished_at = (now() AT TIME ZONE 'utc'), updated_at = (now() AT TIME ZONE 'utc')";
+
 /// Claims a pending job, `preferred` first if it is one, else the oldest;
 /// `None` when nothing is pending. The lease ends `lease_seconds` from now.
 pub async fn claim(
@@ -295,33 +336,25 @@ pub async fn complete(
     source_name: &str,
 ) -> Result<(), StoreError> {
     let (result_id, result_name) = result;
-    let done = db
-        .execute(
-            "UPDATE transformation_jobs \
-                SET status = 'complete', result_file_id = $3, error = NULL, run_id = NULL, \
-                    lease_expires_at = NULL, finished_at = (now() AT TIME ZONE 'utc'), \
-                    updated_at = (now() AT TIME ZONE 'utc') \
-              WHERE id = $1 AND run_id = $2 AND status = 'running'",
-            &[uuid(&claim.job_id), uuid(&claim.run_id), uuid(result_id)],
+    let done = claim
+        .update(
+            db,
+            &format!("status = 'complete', result_file_id = $3, error = NULL, {FINISHED}"),
+            vec![uuid(result_id)],
         )
         .await?;
     if done != 1 {
         return Err(StoreError::ClaimLost);
     }
-    let notice = Notice {
-        user_id: claim.user_id,
-        kind: "transformation_complete",
-        message: format!(
-            "Your {} of “{source_name}” is ready: “{result_name}”",
-            claim.transformation_type
-        ),
-        data: json!({
-            "job_id": claim.job_id,
-            "file_id": claim.file_id,
-            "result_file_id": result_id,
-            "transformation_type": claim.transformation_type,
-        }),
-    };
+    let message = format!(
+        "Your {} of “{source_name}” is ready: “{result_name}”",
+        claim.transformation_type
+    );
+    let notice = claim.notice(
+        "transformation_complete",
+        message,
+        json!({ "result_file_id": result_id }),
+    );
     notifications::create(db, &notice).await?;
     Ok(())
 }
@@ -330,31 +363,16 @@ pub async fn complete(
 /// the claim still holds.
 pub async fn fail(db: &Db, claim: &Claim, error: &str) -> Result<(), StoreError> {
     db.transaction(async |db| {
-        let failed = db
-            .execute(
-                "UPDATE transformation_jobs \
-                    SET status = 'failed', error = $3, run_id = NULL, lease_expires_at = NULL, \
-                        finished_at = (now() AT TIME ZONE 'utc'), updated_at = (now() AT TIME ZONE 'utc') \
-                  WHERE id = $1 AND run_id = $2 AND status = 'running'",
-                &[
-                    uuid(&claim.job_id),
-                    uuid(&claim.run_id),
-                    ParameterValue::Str(error.to_owned()),
-                ],
+        let failed = claim
+            .update(
+                db,
+                &format!("status = 'failed', error = $3, {FINISHED}"),
+                vec![ParameterValue::Str(error.to_owned())],
             )
             .await?;
         if failed == 1 {
-            let notice = Notice {
-                user_id: claim.user_id,
-                kind: "transformation_failed",
-                message: format!("Your {} failed: {error}", claim.transformation_type),
-                data: json!({
-                    "job_id": claim.job_id,
-                    "file_id": claim.file_id,
-                    "transformation_type": claim.transformation_type,
-                    "error": error,
-                }),
-            };
+            let message = format!("Your {} failed: {error}", claim.transformation_type);
+            let notice = claim.notice("transformation_failed", message, json!({ "error": error }));
             notifications::create(db, &notice).await?;
         }
         Ok(())
@@ -364,16 +382,11 @@ pub async fn fail(db: &Db, claim: &Claim, error: &str) -> Result<(), StoreError>
 
 /// Extends the claimed job's lease; `false` if the claim no longer holds.
 pub async fn renew(db: &Db, claim: &Claim, lease_seconds: i64) -> Result<bool, StoreError> {
-    let renewed = db
-        .execute(
-            "UPDATE transformation_jobs \
-                SET lease_expires_at = (now() AT TIME ZONE 'utc') + make_interval(secs => $3) \
-              WHERE id = $1 AND run_id = $2 AND status = 'running'",
-            &[
-                uuid(&claim.job_id),
-                uuid(&claim.run_id),
-                ParameterValue::Floating64(lease_seconds as f64),
-            ],
+    let renewed = claim
+        .update(
+            db,
+            "lease_expires_at = (now() AT TIME ZONE 'utc') + make_interval(secs => $3)",
+            vec![ParameterValue::Floating64(lease_seconds as f64)],
         )
         .await?;
     Ok(renewed == 1)
@@ -382,14 +395,13 @@ pub async fn renew(db: &Db, claim: &Claim, lease_seconds: i64) -> Result<bool, S
 /// Puts a claimed job back to `pending` (the worker could not finish it
 /// for a reason of its own, such as the database failing over).
 pub async fn release(db: &Db, claim: &Claim) -> Result<(), StoreError> {
-    db.execute(
-        "UPDATE transformation_jobs \
-            SET status = 'pending', run_id = NULL, lease_expires_at = NULL, \
-                updated_at = (now() AT TIME ZONE 'utc') \
-          WHERE id = $1 AND run_id = $2 AND status = 'running'",
-        &[uuid(&claim.job_id), uuid(&claim.run_id)],
-    )
-    .await?;
+    claim
+        .update(
+            db,
+            "status = 'pending', run_id = NULL, lease_expires_at = NULL, updated_at = (now() AT TIME ZONE 'utc')",
+            vec![],
+        )
+        .await?;
     Ok(())
 }
 
