@@ -44,7 +44,7 @@ host: ## Build the local Spin-compatible runtime
 lint: deps ## rustfmt and clippy (native and wasm32-wasip2), warnings are errors
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --release --all-targets -- -D warnings
-	$(CARGO) clippy $(WASM_FLAGS) $(addprefix -p ,$(WASM_LIBRARIES) spindrive-domain spindrive-imaging) -- -D warnings
+	$(CARGO) clippy $(WASM_FLAGS) $(addprefix -p ,$(WASM_LIBRARIES) spindrive-domain spindrive-imaging spindrive-ocr spindrive-pdftext) -- -D warnings
 
 .PHONY: up
 up: models components host ## Serve the app on http://127.0.0.1:3000 (Ctrl-C stops it)
@@ -74,7 +74,7 @@ validate-deploy: ## Render and validate the Kubernetes manifests offline
 	scripts/validate-deploy.sh
 
 .PHONY: bench
-bench: bench-host bench-app bench-files bench-listing bench-transform ## Every benchmark; figures land in bench/results/
+bench: bench-host bench-app bench-files bench-listing bench-transform bench-ocr ## Every benchmark; figures land in bench/results/
 
 .PHONY: bench-host
 bench-host: components host ## The host vs native baselines (hello; a Postgres pool)
@@ -98,6 +98,10 @@ bench-listing: components host ## Shared listings: one user among 1,000,000 file
 .PHONY: bench-transform
 bench-transform: components host ## Image operations in the host vs native; jobs/s through the pipeline
 	scripts/with-services.sh $(CARGO) run --release -p spindrive-bench -- transform
+
+.PHONY: bench-ocr
+bench-ocr: models components host ## OCR time per page (A4, 150 dpi, 30 lines) in the host vs native; peak memory
+	RTEN_NUM_THREADS=1 $(CARGO) run --release -p spindrive-bench -- ocr
 
 .PHONY: clean
 clean: ## Remove build output and local state

@@ -8,6 +8,7 @@ mod failover;
 mod files_bench;
 mod listing_bench;
 mod native;
+mod ocr_bench;
 mod pg_bench;
 mod report;
 mod transform_bench;
@@ -65,6 +66,12 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         jobs: usize,
     },
+    /// OCR per page in the host vs native, and peak memory.
+    Ocr {
+        /// Runs (the median counts).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
     /// Serve a native hyper hello (the baseline process).
     NativeHello {
         #[arg(long, default_value = "127.0.0.1:0")]
@@ -89,6 +96,7 @@ fn main() -> Result<()> {
         Command::Listing { samples } => listing_bench::run(samples),
         Command::Failover { rounds } => failover::run(rounds),
         Command::Transform { runs, jobs } => transform_bench::run(runs, jobs),
+        Command::Ocr { runs } => ocr_bench::run(runs),
         Command::NativeHello { listen } => native::serve_hello(listen),
         Command::NativePg {
             listen,

@@ -35,12 +35,31 @@ pub fn hello_app() -> Result<tempfile::TempDir> {
 
 /// An app of one fixture component on `route`.
 pub fn one_component_app(component: &str, route: &str) -> Result<tempfile::TempDir> {
+    one_component_app_with_files(component, route, &[])
+}
+
+/// [`one_component_app`] with directories mounted into the component:
+/// `(directory, path in the guest)`, linked into the app's directory.
+pub fn one_component_app_with_files(
+    component: &str,
+    route: &str,
+    mounts: &[(&std::path::Path, &str)],
+) -> Result<tempfile::TempDir> {
     let dir = tempfile::tempdir()?;
+    let mut files = Vec::new();
+    for (i, (source, destination)) in mounts.iter().enumerate() {
+        let link = format!("mount-{i}");
+        std::os::unix::fs::symlink(source, dir.path().join(&link))?;
+        files.push(format!(
+            "{{ source = \"{link}\", destination = \"{destination}\" }}"
+        ));
+    }
     std::fs::write(
         dir.path().join("spin.toml"),
         format!(
-            "spin_manifest_version = 2\n[application]\nname = \"bench\"\n[[trigger.http]]\nroute = \"{route}\"\ncomponent = \"{component}\"\n[component.{component}]\nsource = \"{}\"\n",
-            component_wasm(component).display()
+            "spin_manifest_version = 2\n[application]\nname = \"bench\"\n[[trigger.http]]\nroute = \"{route}\"\ncomponent = \"{component}\"\n[component.{component}]\nsource = \"{}\"\nfiles = [{}]\n",
+            component_wasm(component).display(),
+            files.join(", ")
         ),
     )?;
     Ok(dir)

@@ -48,7 +48,7 @@ pub fn run(runs: usize, jobs_per_requester: usize) -> Result<()> {
         "| operation (4000×3000 JPEG, 2.9 MB) | in the host (wasm) ms | native ms | ratio |\n|---|---|---|---|\n",
     );
     let mut figures = Vec::new();
-    let app = report::one_component_app("image-bench", "/...")?;
+    let app = report::one_component_app("transform-bench", "/...")?;
     let host = HostBuilder::new(host_binary(), app.path().join("spin.toml")).start()?;
     let runtime = tokio::runtime::Runtime::new()?;
     let limits = Limits {
@@ -58,12 +58,14 @@ pub fn run(runs: usize, jobs_per_requester: usize) -> Result<()> {
         max_duration: Duration::from_secs(600),
     };
     for (name, kind, params) in operations() {
-        let transformation = Transformation::parse(kind, &params)?;
+        let Transformation::Image(operation) = Transformation::parse(kind, &params)? else {
+            bail!("{kind} is not an image operation");
+        };
         let native = median(
             (0..runs)
                 .map(|_| {
                     let started = Instant::now();
-                    spindrive_imaging::apply(&jpeg, &transformation, &limits)
+                    spindrive_imaging::apply(&jpeg, &operation, &limits)
                         .map(|_| started.elapsed().as_secs_f64())
                 })
                 .collect::<Result<_, _>>()?,

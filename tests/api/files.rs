@@ -11,7 +11,7 @@ use std::time::Duration;
 
 const CHUNK: usize = 1 << 20;
 
-fn encode(name: &str) -> String {
+pub(crate) fn encode(name: &str) -> String {
     name.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() {
@@ -30,10 +30,20 @@ impl TestApp {
         name: &str,
         body: impl Into<reqwest::Body>,
     ) -> (StatusCode, Value) {
+        self.upload_typed(token, name, "application/x-test", body).await
+    }
+
+    pub async fn upload_typed(
+        &self,
+        token: &str,
+        name: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> (StatusCode, Value) {
         let response = reqwest::Client::new()
             .post(self.host.url(&format!("/api/files?name={}", encode(name))))
             .bearer_auth(token)
-            .header("content-type", "application/x-test")
+            .header("content-type", content_type)
             .body(body)
             .send()
             .await

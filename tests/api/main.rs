@@ -12,4 +12,5 @@ mod openapi;
 mod schema;
 mod scripts;
 mod sharing;
+mod text;
 mod transformations;

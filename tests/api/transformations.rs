@@ -36,7 +36,7 @@ fn animated_gif() -> Vec<u8> {
 
 impl TestApp {
     /// Uploads `bytes` as `name`; the new file's id.
-    async fn upload_file(&self, user: &User, name: &str, bytes: Vec<u8>) -> String {
+    pub(crate) async fn upload_file(&self, user: &User, name: &str, bytes: Vec<u8>) -> String {
         let (status, file) = self.upload(&user.token, name, bytes).await;
         assert_eq!(status, StatusCode::CREATED, "{file}");
         file["id"].as_str().unwrap().to_owned()
@@ -48,7 +48,13 @@ impl TestApp {
         self.upload_file(user, name, png).await
     }
 
-    async fn transform(&self, user: &User, file: &str, kind: &str, params: Value) -> (StatusCode, Value) {
+    pub(crate) async fn transform(
+        &self,
+        user: &User,
+        file: &str,
+        kind: &str,
+        params: Value,
+    ) -> (StatusCode, Value) {
         let path = format!("/api/files/{file}/transformations");
         let body = json!({ "type": kind, "params": params });
         self.call(Method::POST, &path, Some(&user.token), Some(body))
@@ -56,7 +62,7 @@ impl TestApp {
     }
 
     /// Asks for a transformation that must be accepted; the job.
-    async fn accepted(&self, user: &User, file: &str, kind: &str, params: Value) -> Value {
+    pub(crate) async fn accepted(&self, user: &User, file: &str, kind: &str, params: Value) -> Value {
         let (status, job) = self.transform(user, file, kind, params).await;
         assert_eq!(status, StatusCode::ACCEPTED, "{job}");
         assert_eq!(job["status"], "pending", "{job}");
@@ -64,7 +70,7 @@ impl TestApp {
     }
 
     /// Polls a job until it is complete or failed.
-    async fn finished(&self, user: &User, job: &Value) -> Value {
+    pub(crate) async fn finished(&self, user: &User, job: &Value) -> Value {
         let path = format!("/api/transformations/{}", job["id"].as_str().unwrap());
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {

@@ -98,15 +98,32 @@ fn parse_choice<T: for<'de> Deserialize<'de>>(
     }
 }
 
-/// `GET /api/files`: the caller's files, searched, sorted, paged.
+/// `GET /api/files`: the caller's files, searched (by name, and with
+/// `content=true` by their text too, best match first), sorted, paged.
 async fn list(ctx: &Ctx) -> Result<Reply, ApiError> {
     let scope = parse_choice(ctx.query("scope"), "scope", Scope::All, "owned, shared, all")?;
+    let content = match ctx.query("content") {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(ValidationError::new("content", "must be true or false").into()),
+    };
     let sort = parse_choice(
         ctx.query("sort"),
         "sort",
-        Sort::CreatedAt,
-        "name, created_at, size",
+        if content { Sort::Relevance } else { Sort::CreatedAt },
+        "name, created_at, size, relevance",
     )?;
+    match (content, sort) {
+        (true, Sort::Relevance) | (false, Sort::Name | Sort::CreatedAt | Sort::Size) => {}
+        (true, _) => {
+            return Err(ValidationError::new("sort", "a content search is ordered by relevance").into());
+        }
+        (false, _) => {
+            return Err(
+                ValidationError::new("sort", "relevance orders a content search (content=true)").into(),
+            );
+        }
+    }
     let descending = match ctx.query("order") {
         None | Some("desc") => true,
         Some("asc") => false,
@@ -115,6 +132,9 @@ async fn list(ctx: &Ctx) -> Result<Reply, ApiError> {
     let query = ctx.query("q").filter(|q| !q.is_empty()).map(str::to_owned);
     if query.as_ref().is_some_and(|q| q.len() > 255) {
         return Err(ValidationError::new("q", "must be at most 255 bytes").into());
+    }
+    if content && query.is_none() {
+        return Err(ValidationError::new("q", "a content search needs words to find").into());
     }
     let after = ctx
         .query("cursor")
@@ -126,6 +146,7 @@ async fn list(ctx: &Ctx) -> Result<Reply, ApiError> {
         sort,
         descending,
         query,
+        content,
         after,
     };
     if let Some(after) = &listing.after

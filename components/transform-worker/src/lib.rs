@@ -7,15 +7,20 @@
 //! only while they may, and its result is their new file, on their quota.
 
 use bytes::Bytes;
+use serde_json::Value;
 use spindrive_domain::file::{FileId, Level};
-use spindrive_domain::transform::Transformation;
+use spindrive_domain::transform::{TextExtraction, Transformation};
 use spindrive_imaging::{ImagingError, Limits};
+use spindrive_ocr::OcrError;
+use spindrive_pdftext::PdfError;
 use spindrive_service::{ApiError, Caller, Config, Db, TransformConfig};
 use spindrive_store::content::{self, ContentReader};
 use spindrive_store::error::StoreError;
 use spindrive_store::files::{self, VisibleFile};
-use spindrive_store::jobs::{self, Claim};
+use spindrive_store::jobs::{self, Claim, Outcome};
+use spindrive_store::search::{self, TextSource};
 use spindrive_store::users;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 #[allow(unsafe_code)] // the export glue, generated
@@ -78,6 +83,23 @@ impl From<StoreError> for Failure {
 impl From<ImagingError> for Failure {
     fn from(error: ImagingError) -> Self {
         Failure::Job(error.to_string())
+    }
+}
+
+impl From<PdfError> for Failure {
+    fn from(error: PdfError) -> Self {
+        Failure::Job(error.to_string())
+    }
+}
+
+impl From<OcrError> for Failure {
+    fn from(error: OcrError) -> Self {
+        Failure::Job(match error {
+            OcrError::ModelsMissing(_) | OcrError::ModelsInvalid(_) => format!(
+                "OCR is not set up on this server ({error}); its operator installs the models with `make models`"
+            ),
+            OcrError::Inference(_) | OcrError::TooSlow(_) => error.to_string(),
+        })
     }
 }
 
@@ -150,14 +172,15 @@ async fn transform(config: &Config, settings: &TransformConfig, claim: &Claim) -
     if !still_mine(config, settings, claim).await? {
         return Ok(());
     }
-    let output = spindrive_imaging::apply(&input, &transformation, &limits)?;
+    let product = produce(&transformation, &input, &limits, Path::new(&settings.ocr_models))?;
     drop(input);
     if !still_mine(config, settings, claim).await? {
         return Ok(());
     }
-    let name = transformation.result_name(&source.file_name, output.format);
+    let name = transformation.result_name(&source.file_name, product.extension);
     let allowance = content::allowance(&Db::connect(config).await?, config, caller.id, 0).await?;
-    let body = http_body_util::Full::new(Bytes::from(output.bytes));
+    let bytes = Bytes::from(product.bytes);
+    let body = http_body_util::Full::new(bytes.clone());
     let staged = content::stage(config, caller, body, allowance).await?;
     let db = Db::connect(config).await?;
     let published = content::publish_new(
@@ -165,9 +188,32 @@ async fn transform(config: &Config, settings: &TransformConfig, claim: &Claim) -
         caller,
         &staged,
         &name,
-        output.format.content_type(),
+        product.content_type,
         config.default_quota_bytes,
-        async |db, result_id| jobs::complete(db, claim, (result_id, &name), &source.file_name).await,
+        async |db, result_id| {
+            let outcome = Outcome {
+                result_id,
+                result_name: &name,
+                details: product.details.as_ref(),
+            };
+            jobs::complete(db, claim, outcome, &source.file_name).await?;
+            // The text is the source's too: searching finds the scan.
+            match product.index {
+                Some((origin, language)) => {
+                    let text = std::str::from_utf8(&bytes).map_err(StoreError::corrupt)?;
+                    search::index(
+                        db,
+                        source.id.as_ref(),
+                        &source.storage_key,
+                        origin,
+                        language,
+                        text,
+                    )
+                    .await
+                }
+                None => Ok(()),
+            }
+        },
     )
     .await;
     match published {
@@ -176,6 +222,76 @@ async fn transform(config: &Config, settings: &TransformConfig, claim: &Claim) -
         // lost): the result was rolled back with the transaction.
         Err(StoreError::ClaimLost) => Ok(()),
         Err(error) => Err(error.into()),
+    }
+}
+
+/// What a job made.
+struct Product {
+    bytes: Vec<u8>,
+    content_type: &'static str,
+    extension: &'static str,
+    details: Option<Value>,
+    /// For extracted text (the bytes), where it came from and the text
+    /// search configuration it is indexed with under the source file.
+    index: Option<(TextSource, &'static str)>,
+}
+
+impl Product {
+    fn text(text: String, origin: TextSource, extraction: &TextExtraction, details: Option<Value>) -> Self {
+        Product {
+            bytes: text.into_bytes(),
+            content_type: "text/plain; charset=utf-8",
+            extension: "txt",
+            details,
+            index: Some((origin, extraction.search_language())),
+        }
+    }
+}
+
+fn produce(
+    transformation: &Transformation,
+    input: &[u8],
+    limits: &Limits,
+    ocr_models: &Path,
+) -> Result<Product, Failure> {
+    match transformation {
+        Transformation::Image(operation) => {
+            let output = spindrive_imaging::apply(input, operation, limits)?;
+            Ok(Product {
+                bytes: output.bytes,
+                content_type: output.format.content_type(),
+                extension: output.format.extension(),
+                details: None,
+                index: None,
+            })
+        }
+        Transformation::Text(extraction @ TextExtraction::PdfText { .. }) => {
+            let pdf_limits = spindrive_pdftext::Limits {
+                max_text_bytes: limits.max_output_bytes as usize,
+                ..spindrive_pdftext::Limits::default()
+            };
+            let text = spindrive_pdftext::extract(input, pdf_limits)?;
+            Ok(Product::text(text, TextSource::PdfText, extraction, None))
+        }
+        Transformation::Text(extraction @ TextExtraction::Ocr { .. }) => {
+            if input.starts_with(b"%PDF-") {
+                return Err(Failure::Job(PdfError::NoRasteriser.to_string()));
+            }
+            let page = spindrive_imaging::decode_upright(input, limits)?.to_rgb8();
+            let engine = spindrive_ocr::Engine::load(ocr_models)?;
+            let options = spindrive_ocr::Options {
+                latin_only: extraction.latin_only(),
+                time_limit: Some(limits.max_duration),
+            };
+            let read = engine.read(&page, options)?;
+            let details = serde_json::to_value(&read).map_err(ApiError::internal)?;
+            Ok(Product::text(
+                read.text(),
+                TextSource::Ocr,
+                extraction,
+                Some(details),
+            ))
+        }
     }
 }
 

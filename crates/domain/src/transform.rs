@@ -52,9 +52,9 @@ pub enum Fit {
     Exact,
 }
 
-/// One transformation, valid by construction.
+/// A transformation of an image into another image.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Transformation {
+pub enum ImageOperation {
     /// Fit in size×size (never enlarged), EXIF orientation applied; WebP.
     Thumbnail { size: u32 },
     /// To a width and/or height; the input's format.
@@ -65,6 +65,92 @@ pub enum Transformation {
     },
     /// The same pixels in another format.
     Convert { format: ImageFormat },
+}
+
+/// Scripts the OCR model reads (PP-OCRv5 mobile: one model for all).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum OcrLanguage {
+    #[serde(rename = "en")]
+    English,
+    #[serde(rename = "zh")]
+    Chinese,
+    #[serde(rename = "zh-Hant")]
+    TraditionalChinese,
+    #[serde(rename = "ja")]
+    Japanese,
+}
+
+/// The text search configurations of PostgreSQL 15 a job may index its
+/// text with (`simple` does no stemming and suits any language).
+pub const SEARCH_LANGUAGES: &[&str] = &[
+    "simple",
+    "arabic",
+    "armenian",
+    "basque",
+    "catalan",
+    "danish",
+    "dutch",
+    "english",
+    "finnish",
+    "french",
+    "german",
+    "greek",
+    "hindi",
+    "hungarian",
+    "indonesian",
+    "irish",
+    "italian",
+    "lithuanian",
+    "nepali",
+    "norwegian",
+    "portuguese",
+    "romanian",
+    "russian",
+    "serbian",
+    "spanish",
+    "swedish",
+    "tamil",
+    "turkish",
+    "yiddish",
+];
+
+/// A transformation of a document into its text (a `text/plain` file,
+/// also indexed for search under the source file).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TextExtraction {
+    /// A PDF's text layer.
+    PdfText { search_language: &'static str },
+    /// The text in an image, read by OCR; `languages` empty means any the
+    /// model reads.
+    Ocr {
+        languages: Vec<OcrLanguage>,
+        search_language: &'static str,
+    },
+}
+
+impl TextExtraction {
+    /// The text search configuration the text is indexed with.
+    pub fn search_language(&self) -> &'static str {
+        match self {
+            TextExtraction::PdfText { search_language } | TextExtraction::Ocr { search_language, .. } => {
+                search_language
+            }
+        }
+    }
+
+    /// Whether only Latin-script text is expected (OCR then ignores the
+    /// model's other characters).
+    pub fn latin_only(&self) -> bool {
+        matches!(self, TextExtraction::Ocr { languages, .. }
+            if !languages.is_empty() && languages.iter().all(|l| *l == OcrLanguage::English))
+    }
+}
+
+/// One transformation, valid by construction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Transformation {
+    Image(ImageOperation),
+    Text(TextExtraction),
 }
 
 #[derive(Deserialize, Serialize)]
@@ -90,8 +176,28 @@ struct ConvertParams {
     format: ImageFormat,
 }
 
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct PdfTextParams {
+    #[serde(default = "simple")]
+    search_language: String,
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct OcrParams {
+    #[serde(default)]
+    languages: Vec<OcrLanguage>,
+    #[serde(default = "simple")]
+    search_language: String,
+}
+
+fn simple() -> String {
+    "simple".to_owned()
+}
+
 /// The type names, as the API and the `transformation_jobs` table spell them.
-pub const TYPES: &[&str] = &["thumbnail", "resize", "convert"];
+pub const TYPES: &[&str] = &["thumbnail", "resize", "convert", "pdf_text", "ocr"];
 
 fn params<T: for<'de> Deserialize<'de>>(params: &Value) -> Result<T, ValidationError> {
     let params = if params.is_null() {
@@ -113,88 +219,133 @@ fn edge(field: &'static str, value: u32) -> Result<u32, ValidationError> {
     }
 }
 
+fn search_language(name: &str) -> Result<&'static str, ValidationError> {
+    SEARCH_LANGUAGES
+        .iter()
+        .copied()
+        .find(|known| *known == name)
+        .ok_or_else(|| {
+            ValidationError::new(
+                "params.search_language",
+                format!("must be one of: {}", SEARCH_LANGUAGES.join(", ")),
+            )
+        })
+}
+
 impl Transformation {
     /// Parses a request's `type` and `params`.
     pub fn parse(kind: &str, raw: &Value) -> Result<Self, ValidationError> {
-        match kind {
+        let image = match kind {
             "thumbnail" => {
                 let p: ThumbnailParams = params(raw)?;
-                Ok(Transformation::Thumbnail {
+                ImageOperation::Thumbnail {
                     size: edge("params.size", p.size)?,
-                })
+                }
             }
             "resize" => {
                 let p: ResizeParams = params(raw)?;
                 let width = p.width.map(|w| edge("params.width", w)).transpose()?;
                 let height = p.height.map(|h| edge("params.height", h)).transpose()?;
                 match (width, height, p.fit) {
-                    (None, None, _) => Err(ValidationError::new("params", "give a width, a height or both")),
-                    (Some(_), Some(_), _) | (_, _, Fit::Contain) => Ok(Transformation::Resize {
+                    (None, None, _) => {
+                        return Err(ValidationError::new("params", "give a width, a height or both"));
+                    }
+                    (Some(_), Some(_), _) | (_, _, Fit::Contain) => ImageOperation::Resize {
                         width,
                         height,
                         fit: p.fit,
-                    }),
-                    _ => Err(ValidationError::new(
-                        "params.fit",
-                        "cover and exact need both a width and a height",
-                    )),
+                    },
+                    _ => {
+                        return Err(ValidationError::new(
+                            "params.fit",
+                            "cover and exact need both a width and a height",
+                        ));
+                    }
                 }
             }
             "convert" => {
                 let p: ConvertParams = params(raw)?;
-                Ok(Transformation::Convert { format: p.format })
+                ImageOperation::Convert { format: p.format }
             }
-            "pdf_text" | "ocr" => Err(ValidationError::new(
-                "type",
-                format!("{kind} is not available yet"),
-            )),
-            _ => Err(ValidationError::new(
-                "type",
-                format!("must be one of: {}", TYPES.join(", ")),
-            )),
-        }
+            "pdf_text" => {
+                let p: PdfTextParams = params(raw)?;
+                return Ok(Transformation::Text(TextExtraction::PdfText {
+                    search_language: search_language(&p.search_language)?,
+                }));
+            }
+            "ocr" => {
+                let mut p: OcrParams = params(raw)?;
+                p.languages.sort();
+                p.languages.dedup();
+                return Ok(Transformation::Text(TextExtraction::Ocr {
+                    languages: p.languages,
+                    search_language: search_language(&p.search_language)?,
+                }));
+            }
+            _ => {
+                return Err(ValidationError::new(
+                    "type",
+                    format!("must be one of: {}", TYPES.join(", ")),
+                ));
+            }
+        };
+        Ok(Transformation::Image(image))
     }
 
     /// The type name.
     pub fn kind(&self) -> &'static str {
         match self {
-            Transformation::Thumbnail { .. } => "thumbnail",
-            Transformation::Resize { .. } => "resize",
-            Transformation::Convert { .. } => "convert",
+            Transformation::Image(ImageOperation::Thumbnail { .. }) => "thumbnail",
+            Transformation::Image(ImageOperation::Resize { .. }) => "resize",
+            Transformation::Image(ImageOperation::Convert { .. }) => "convert",
+            Transformation::Text(TextExtraction::PdfText { .. }) => "pdf_text",
+            Transformation::Text(TextExtraction::Ocr { .. }) => "ocr",
         }
     }
 
     /// The parameters as stored, defaults filled in.
     pub fn params(&self) -> Value {
-        let value = match *self {
-            Transformation::Thumbnail { size } => serde_json::to_value(ThumbnailParams { size }),
-            Transformation::Resize { width, height, fit } => {
-                serde_json::to_value(ResizeParams { width, height, fit })
+        let value = match self {
+            Transformation::Image(ImageOperation::Thumbnail { size }) => {
+                serde_json::to_value(ThumbnailParams { size: *size })
             }
-            Transformation::Convert { format } => serde_json::to_value(ConvertParams { format }),
+            Transformation::Image(ImageOperation::Resize { width, height, fit }) => {
+                serde_json::to_value(ResizeParams {
+                    width: *width,
+                    height: *height,
+                    fit: *fit,
+                })
+            }
+            Transformation::Image(ImageOperation::Convert { format }) => {
+                serde_json::to_value(ConvertParams { format: *format })
+            }
+            Transformation::Text(TextExtraction::PdfText { search_language }) => {
+                serde_json::to_value(PdfTextParams {
+                    search_language: (*search_language).to_owned(),
+                })
+            }
+            Transformation::Text(TextExtraction::Ocr {
+                languages,
+                search_language,
+            }) => serde_json::to_value(OcrParams {
+                languages: languages.clone(),
+                search_language: (*search_language).to_owned(),
+            }),
         };
         value.expect("parameters serialize")
     }
 
-    /// The output format for an input in `input` format.
-    pub fn output_format(&self, input: ImageFormat) -> ImageFormat {
-        match *self {
-            Transformation::Thumbnail { .. } => ImageFormat::Webp,
-            Transformation::Resize { .. } => input,
-            Transformation::Convert { format } => format,
-        }
-    }
-
-    /// The result's file name: `photo (thumbnail 256).webp` for `photo.jpg`.
-    pub fn result_name(&self, source: &str, output: ImageFormat) -> String {
+    /// The result's file name, with `extension`: `photo (thumbnail
+    /// 256).webp` for `photo.jpg`, `scan (OCR).txt` for `scan.png`.
+    pub fn result_name(&self, source: &str, extension: &str) -> String {
         let stem = match source.rsplit_once('.') {
             Some((stem, _)) if !stem.is_empty() => stem,
             _ => source,
         };
-        let label = match *self {
-            Transformation::Thumbnail { size } => Some(format!("thumbnail {size}")),
-            Transformation::Resize { width, height, fit } => {
-                let dimension = |d: Option<u32>| d.map_or("auto".to_owned(), |d| d.to_string());
+        let label = match self {
+            Transformation::Image(ImageOperation::Thumbnail { size }) => Some(format!("thumbnail {size}")),
+            Transformation::Image(ImageOperation::Resize { width, height, fit }) => {
+                let dimension = |d: &Option<u32>| d.map_or("auto".to_owned(), |d| d.to_string());
                 let fit = match fit {
                     Fit::Contain => "",
                     Fit::Cover => " cover",
@@ -202,9 +353,10 @@ impl Transformation {
                 };
                 Some(format!("{}x{}{fit}", dimension(width), dimension(height)))
             }
-            Transformation::Convert { .. } => None,
+            Transformation::Image(ImageOperation::Convert { .. }) => None,
+            Transformation::Text(TextExtraction::PdfText { .. }) => Some("text".to_owned()),
+            Transformation::Text(TextExtraction::Ocr { .. }) => Some("OCR".to_owned()),
         };
-        let extension = output.extension();
         // Names are at most 255 bytes: a long stem is cut on a character
         // boundary to leave room for the label and extension.
         let suffix = match &label {
@@ -216,6 +368,17 @@ impl Transformation {
             stem_len -= 1;
         }
         format!("{}{suffix}", &stem[..stem_len])
+    }
+}
+
+impl ImageOperation {
+    /// The output format for an input in `input` format.
+    pub fn output_format(&self, input: ImageFormat) -> ImageFormat {
+        match *self {
+            ImageOperation::Thumbnail { .. } => ImageFormat::Webp,
+            ImageOperation::Resize { .. } => input,
+            ImageOperation::Convert { format } => format,
+        }
     }
 }
 
@@ -269,32 +432,48 @@ mod tests {
         assert!(Transformation::parse("thumbnail", &Value::Null).is_err());
         assert!(Transformation::parse("convert", &json!({"format": "bmp"})).is_err());
         assert!(Transformation::parse("sharpen", &json!({})).is_err());
-        let convert = Transformation::parse("convert", &json!({"format": "png"})).unwrap();
+        let convert = ImageOperation::Convert {
+            format: ImageFormat::Png,
+        };
         assert_eq!(convert.output_format(ImageFormat::Jpeg), ImageFormat::Png);
+        let ocr = Transformation::parse("ocr", &json!({"languages": ["en", "en"]})).unwrap();
+        assert_eq!(
+            ocr.params(),
+            json!({"languages": ["en"], "search_language": "simple"})
+        );
+        assert!(matches!(&ocr, Transformation::Text(text) if text.latin_only()));
+        assert!(Transformation::parse("ocr", &json!({"languages": ["xx"]})).is_err());
+        assert!(Transformation::parse("pdf_text", &json!({"search_language": "klingon"})).is_err());
+        let pdf = Transformation::parse("pdf_text", &json!({"search_language": "english"})).unwrap();
+        assert_eq!(
+            pdf,
+            Transformation::Text(TextExtraction::PdfText {
+                search_language: "english"
+            })
+        );
     }
 
     #[test]
     fn result_names_say_what_was_done() {
-        let thumbnail = Transformation::Thumbnail { size: 256 };
+        let thumbnail = Transformation::Image(ImageOperation::Thumbnail { size: 256 });
         assert_eq!(
-            thumbnail.result_name("photo.jpg", ImageFormat::Webp),
+            thumbnail.result_name("photo.jpg", "webp"),
             "photo (thumbnail 256).webp"
         );
-        let resize = Transformation::Resize {
+        let resize = Transformation::Image(ImageOperation::Resize {
             width: Some(800),
             height: None,
             fit: Fit::Contain,
-        };
-        assert_eq!(
-            resize.result_name("a.b.png", ImageFormat::Png),
-            "a.b (800xauto).png"
-        );
-        let convert = Transformation::Convert {
+        });
+        assert_eq!(resize.result_name("a.b.png", "png"), "a.b (800xauto).png");
+        let convert = Transformation::Image(ImageOperation::Convert {
             format: ImageFormat::Png,
-        };
-        assert_eq!(convert.result_name(".hidden", ImageFormat::Png), ".hidden.png");
+        });
+        assert_eq!(convert.result_name(".hidden", "png"), ".hidden.png");
+        let ocr = Transformation::parse("ocr", &json!({})).unwrap();
+        assert_eq!(ocr.result_name("scan.png", "txt"), "scan (OCR).txt");
         let long = "é".repeat(200);
-        let name = thumbnail.result_name(&long, ImageFormat::Webp);
+        let name = thumbnail.result_name(&long, "webp");
         assert!(name.len() <= 255 && name.ends_with(" (thumbnail 256).webp"));
     }
 }

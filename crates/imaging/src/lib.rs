@@ -9,7 +9,7 @@
 
 use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer};
 use image::{DynamicImage, ImageDecoder, ImageReader};
-use spindrive_domain::transform::{Fit, ImageFormat, Transformation};
+use spindrive_domain::transform::{Fit, ImageFormat, ImageOperation};
 use std::io::Cursor;
 use std::time::{Duration, Instant};
 
@@ -91,7 +91,7 @@ fn codec(format: ImageFormat) -> image::ImageFormat {
 }
 
 /// Runs `transformation` on the image in `input`.
-pub fn apply(input: &[u8], transformation: &Transformation, limits: &Limits) -> Result<Output, ImagingError> {
+pub fn apply(input: &[u8], transformation: &ImageOperation, limits: &Limits) -> Result<Output, ImagingError> {
     let started = Instant::now();
     let in_time = || {
         if started.elapsed() > limits.max_duration {
@@ -113,7 +113,7 @@ pub fn apply(input: &[u8], transformation: &Transformation, limits: &Limits) -> 
         });
     }
     let image = match transformation {
-        Transformation::Resize { fit: Fit::Cover, .. } => cover(&image, width, height)?,
+        ImageOperation::Resize { fit: Fit::Cover, .. } => cover(&image, width, height)?,
         _ if (width, height) == (image.width(), image.height()) => image,
         _ => resize(&image, width, height)?,
     };
@@ -135,6 +135,15 @@ pub fn apply(input: &[u8], transformation: &Transformation, limits: &Limits) -> 
     })
 }
 
+/// The whole image at full size, upright (EXIF orientation applied), as
+/// OCR reads it; the same limits as a transformation's input.
+pub fn decode_upright(input: &[u8], limits: &Limits) -> Result<DynamicImage, ImagingError> {
+    limits.check_input(input.len() as u64)?;
+    let format = sniff(input)?;
+    // A conversion needs every pixel: nothing is skipped in decoding.
+    decode(input, format, &ImageOperation::Convert { format }, limits)
+}
+
 fn corrupt(error: image::ImageError) -> ImagingError {
     match error {
         image::ImageError::Limits(_) => ImagingError::Corrupt("it needs more memory than allowed".into()),
@@ -146,7 +155,7 @@ fn corrupt(error: image::ImageError) -> ImagingError {
 fn decode(
     input: &[u8],
     format: ImageFormat,
-    transformation: &Transformation,
+    transformation: &ImageOperation,
     limits: &Limits,
 ) -> Result<DynamicImage, ImagingError> {
     // The header alone first (no pixel buffer is sized from it yet), so a
@@ -189,7 +198,7 @@ fn decode(
 /// thumbnail's decoding is then never done), and in wasm it runs nearer
 /// native speed than `image`'s own JPEG decoder (bench/results/transform.md).
 /// `None` for the rare 16-bit and CMYK JPEGs, which `image` decodes.
-fn decode_jpeg(input: &[u8], transformation: &Transformation) -> Result<Option<DynamicImage>, ImagingError> {
+fn decode_jpeg(input: &[u8], transformation: &ImageOperation) -> Result<Option<DynamicImage>, ImagingError> {
     use image::metadata::Orientation;
     let failed = |e: jpeg_decoder::Error| ImagingError::Corrupt(e.to_string());
     let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(input));
@@ -241,9 +250,9 @@ fn decode_jpeg(input: &[u8], transformation: &Transformation) -> Result<Option<D
 /// The smallest upright size the image must be decoded at for
 /// `transformation` to lose nothing: its output size, or for `cover` the
 /// size before cropping.
-fn needed_size(transformation: &Transformation, width: u32, height: u32) -> (u32, u32) {
+fn needed_size(transformation: &ImageOperation, width: u32, height: u32) -> (u32, u32) {
     match *transformation {
-        Transformation::Resize {
+        ImageOperation::Resize {
             width: Some(box_w),
             height: Some(box_h),
             fit: Fit::Cover,
@@ -260,7 +269,7 @@ fn needed_size(transformation: &Transformation, width: u32, height: u32) -> (u32
 
 /// The output size of `transformation` for a `width`×`height` input
 /// (after orientation). Never 0; a thumbnail is never enlarged.
-pub fn target_size(transformation: &Transformation, width: u32, height: u32) -> (u32, u32) {
+pub fn target_size(transformation: &ImageOperation, width: u32, height: u32) -> (u32, u32) {
     let (w, h) = (f64::from(width), f64::from(height));
     let scaled = |scale: f64| {
         (
@@ -269,16 +278,16 @@ pub fn target_size(transformation: &Transformation, width: u32, height: u32) -> 
         )
     };
     match *transformation {
-        Transformation::Thumbnail { size } => {
+        ImageOperation::Thumbnail { size } => {
             let scale = (f64::from(size) / w).min(f64::from(size) / h).min(1.0);
             scaled(scale)
         }
-        Transformation::Resize {
+        ImageOperation::Resize {
             width: Some(bw),
             height: Some(bh),
             fit: Fit::Cover | Fit::Exact,
         } => (bw, bh),
-        Transformation::Resize {
+        ImageOperation::Resize {
             width: box_w,
             height: box_h,
             ..
@@ -292,7 +301,7 @@ pub fn target_size(transformation: &Transformation, width: u32, height: u32) -> 
             };
             scaled(scale)
         }
-        Transformation::Convert { .. } => (width, height),
+        ImageOperation::Convert { .. } => (width, height),
     }
 }
 

@@ -30,7 +30,7 @@ fn a_thumbnail_fits_the_box_keeps_transparency_and_is_webp() {
         Rgba([255, 0, 0, (x % 256) as u8])
     }));
     let input = encoded(transparent, image::ImageFormat::Png);
-    let output = apply(&input, &Transformation::Thumbnail { size: 128 }, &limits()).unwrap();
+    let output = apply(&input, &ImageOperation::Thumbnail { size: 128 }, &limits()).unwrap();
     assert_eq!(
         (output.format, output.width, output.height),
         (ImageFormat::Webp, 128, 96)
@@ -41,14 +41,14 @@ fn a_thumbnail_fits_the_box_keeps_transparency_and_is_webp() {
 #[test]
 fn a_thumbnail_never_enlarges() {
     let input = encoded(gradient(50, 20), image::ImageFormat::Png);
-    let output = apply(&input, &Transformation::Thumbnail { size: 256 }, &limits()).unwrap();
+    let output = apply(&input, &ImageOperation::Thumbnail { size: 256 }, &limits()).unwrap();
     assert_eq!((output.width, output.height), (50, 20));
 }
 
 #[test]
 fn exif_orientation_is_applied_before_fitting() {
     let input = jpeg_with_orientation(gradient(400, 200), 6);
-    let output = apply(&input, &Transformation::Thumbnail { size: 100 }, &limits()).unwrap();
+    let output = apply(&input, &ImageOperation::Thumbnail { size: 100 }, &limits()).unwrap();
     assert_eq!(
         (output.width, output.height),
         (50, 100),
@@ -59,7 +59,7 @@ fn exif_orientation_is_applied_before_fitting() {
 #[test]
 fn a_jpeg_shrunk_a_lot_is_decoded_at_reduced_scale_to_the_same_picture() {
     let source = gradient(1600, 1200);
-    let thumbnail = Transformation::Thumbnail { size: 100 };
+    let thumbnail = ImageOperation::Thumbnail { size: 100 };
     let from_jpeg = apply(
         &encoded(source.clone(), image::ImageFormat::Jpeg),
         &thumbnail,
@@ -77,7 +77,7 @@ fn a_jpeg_shrunk_a_lot_is_decoded_at_reduced_scale_to_the_same_picture() {
         .sum();
     let mean = difference as f64 / a.as_raw().len() as f64;
     assert!(mean < 8.0, "mean difference {mean}");
-    let cover = Transformation::Resize {
+    let cover = ImageOperation::Resize {
         width: Some(300),
         height: Some(100),
         fit: Fit::Cover,
@@ -98,7 +98,7 @@ fn a_grey_jpeg_stays_grey() {
     }));
     let output = apply(
         &encoded(grey, image::ImageFormat::Jpeg),
-        &Transformation::Thumbnail { size: 80 },
+        &ImageOperation::Thumbnail { size: 80 },
         &limits(),
     )
     .unwrap();
@@ -109,7 +109,7 @@ fn a_grey_jpeg_stays_grey() {
 #[test]
 fn resize_fits_covers_or_stretches() {
     let input = encoded(gradient(400, 300), image::ImageFormat::Jpeg);
-    let resize = |width, height, fit| Transformation::Resize { width, height, fit };
+    let resize = |width, height, fit| ImageOperation::Resize { width, height, fit };
     for (transformation, expected) in [
         (resize(Some(200), None, Fit::Contain), (200, 150)),
         (resize(None, Some(600), Fit::Contain), (800, 600)),
@@ -140,7 +140,7 @@ fn convert_writes_every_format_from_every_format() {
             ImageFormat::Webp,
             ImageFormat::Gif,
         ] {
-            let output = apply(&input, &Transformation::Convert { format }, &limits()).unwrap();
+            let output = apply(&input, &ImageOperation::Convert { format }, &limits()).unwrap();
             assert_eq!((output.format, output.width, output.height), (format, 64, 48));
             decoded(&output);
         }
@@ -163,7 +163,7 @@ fn an_animated_gif_gives_its_first_frame() {
     }
     let output = apply(
         &bytes,
-        &Transformation::Convert {
+        &ImageOperation::Convert {
             format: ImageFormat::Png,
         },
         &limits(),
@@ -178,7 +178,7 @@ fn bombs_and_lying_headers_are_refused_before_decoding() {
     for (width, height, depth, color) in [(20_000, 20_000, 8, 6), (100_000, 100_000, 16, 6)] {
         let input = png_claiming(width, height, depth, color);
         let started = Instant::now();
-        let error = apply(&input, &Transformation::Thumbnail { size: 64 }, &limits()).unwrap_err();
+        let error = apply(&input, &ImageOperation::Thumbnail { size: 64 }, &limits()).unwrap_err();
         assert!(
             matches!(
                 error,
@@ -190,7 +190,7 @@ fn bombs_and_lying_headers_are_refused_before_decoding() {
     }
     let output_too_big = apply(
         &encoded(gradient(100, 100), image::ImageFormat::Png),
-        &Transformation::Resize {
+        &ImageOperation::Resize {
             width: Some(8000),
             height: Some(8000),
             fit: Fit::Exact,
@@ -205,7 +205,7 @@ fn bombs_and_lying_headers_are_refused_before_decoding() {
 fn other_files_fail_with_a_clear_message() {
     let not_an_image = apply(
         b"%PDF-1.7 ...",
-        &Transformation::Thumbnail { size: 64 },
+        &ImageOperation::Thumbnail { size: 64 },
         &limits(),
     )
     .unwrap_err();
@@ -215,14 +215,14 @@ fn other_files_fail_with_a_clear_message() {
     );
     let mut truncated = encoded(gradient(200, 200), image::ImageFormat::Png);
     truncated.truncate(200);
-    let corrupt = apply(&truncated, &Transformation::Thumbnail { size: 64 }, &limits()).unwrap_err();
+    let corrupt = apply(&truncated, &ImageOperation::Thumbnail { size: 64 }, &limits()).unwrap_err();
     assert!(matches!(corrupt, ImagingError::Corrupt(_)), "{corrupt}");
     let small = Limits {
         max_input_bytes: 10,
         ..limits()
     };
     assert!(matches!(
-        apply(&truncated, &Transformation::Thumbnail { size: 64 }, &small),
+        apply(&truncated, &ImageOperation::Thumbnail { size: 64 }, &small),
         Err(ImagingError::InputTooLarge { .. })
     ));
 }

@@ -110,7 +110,9 @@ pub fn boxes(probabilities: NdTensorView<f32, 2>, page_width: u32, page_height: 
         if score < BOX_THRESHOLD {
             continue;
         }
-        let Some(rect) = region_rect(&region, w) else { continue };
+        let Some(rect) = region_rect(&region, w) else {
+            continue;
+        };
         if rect.width().min(rect.height()) < MIN_SIDE {
             continue;
         }

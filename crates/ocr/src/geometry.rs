@@ -134,7 +134,11 @@ fn upright(center: Point, u: Point, half_u: f32, half_v: f32) -> RotatedRect {
     } else {
         (Point::new(u.y, -u.x), half_v, half_u)
     };
-    let axis = if axis.x < 0.0 { Point::new(-axis.x, -axis.y) } else { axis };
+    let axis = if axis.x < 0.0 {
+        Point::new(-axis.x, -axis.y)
+    } else {
+        axis
+    };
     RotatedRect {
         center,
         axis,
@@ -183,11 +187,12 @@ fn solve(mut a: [[f64; 9]; 8]) -> Option<[f64; 8]> {
             return None;
         }
         a.swap(col, pivot);
-        for row in 0..8 {
+        let pivot_row = a[col];
+        for (row, values) in a.iter_mut().enumerate() {
             if row != col {
-                let factor = a[row][col] / a[col][col];
-                for k in col..9 {
-                    a[row][k] -= factor * a[col][k];
+                let factor = values[col] / pivot_row[col];
+                for (value, above) in values.iter_mut().zip(pivot_row).skip(col) {
+                    *value -= factor * above;
                 }
             }
         }
@@ -210,7 +215,9 @@ mod tests {
     #[test]
     fn the_hull_of_a_square_with_inner_points_is_its_corners() {
         let mut points = vec![Point::new(1.0, 1.0), Point::new(2.0, 2.0)];
-        points.extend([(0.0, 0.0), (4.0, 0.0), (4.0, 4.0), (0.0, 4.0), (2.0, 0.0)].map(|(x, y)| Point::new(x, y)));
+        points.extend(
+            [(0.0, 0.0), (4.0, 0.0), (4.0, 4.0), (0.0, 4.0), (2.0, 0.0)].map(|(x, y)| Point::new(x, y)),
+        );
         let hull = convex_hull(points);
         assert_eq!(hull.len(), 4);
     }
@@ -222,7 +229,12 @@ mod tests {
         let u = Point::new(angle.cos(), angle.sin());
         let v = Point::new(-u.y, u.x);
         let corner = |a: f32, b: f32| Point::new(cx + u.x * a + v.x * b, cy + u.y * a + v.y * b);
-        let points = vec![corner(-20.0, -5.0), corner(20.0, -5.0), corner(20.0, 5.0), corner(-20.0, 5.0)];
+        let points = vec![
+            corner(-20.0, -5.0),
+            corner(20.0, -5.0),
+            corner(20.0, 5.0),
+            corner(-20.0, 5.0),
+        ];
         let rect = min_area_rect(&convex_hull(points.clone())).unwrap();
         assert!((rect.width() - 40.0).abs() < 1e-3 && (rect.height() - 10.0).abs() < 1e-3);
         for (found, expected) in rect.corners().iter().zip(&points) {

@@ -13,8 +13,8 @@ pub mod recognize;
 use geometry::Point;
 use image::RgbImage;
 use rten::Model;
-use rten_tensor::prelude::*;
 use rten_tensor::NdTensor;
+use rten_tensor::prelude::*;
 use serde::Serialize;
 use std::path::Path;
 use unicode_normalization::UnicodeNormalization;
@@ -35,6 +35,8 @@ pub enum OcrError {
     ModelsInvalid(String),
     #[error("the OCR model failed: {0}")]
     Inference(String),
+    #[error("reading the image took longer than {0:?}: it holds too much text for one job")]
+    TooSlow(std::time::Duration),
 }
 
 /// The two models and the recogniser's alphabet, loaded once per use.
@@ -43,11 +45,34 @@ pub struct Engine {
     recogniser: Model,
     /// Class `i` of the recogniser is `alphabet[i]`; 0 is the CTC blank.
     alphabet: Vec<String>,
+    /// Which classes are Latin script, digits, punctuation or space.
+    latin: Vec<bool>,
+}
+
+/// How a page is read.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// Read only Latin-script characters (an English page): the model's
+    /// Chinese and Japanese characters are never chosen.
+    pub latin_only: bool,
+    /// Give up (checked between lines) once this much time has passed, so
+    /// a page of tiny print cannot outlive the job's lease.
+    pub time_limit: Option<std::time::Duration>,
+}
+
+/// Latin letters (with their accented forms), digits, ASCII and general
+/// punctuation, currency signs.
+fn is_latin(symbol: &str) -> bool {
+    symbol
+        .chars()
+        .all(|c| (c as u32) < 0x250 || ('\u{2000}'..='\u{20cf}').contains(&c))
 }
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("alphabet", &self.alphabet.len()).finish()
+        f.debug_struct("Engine")
+            .field("alphabet", &self.alphabet.len())
+            .finish()
     }
 }
 
@@ -100,7 +125,9 @@ impl Engine {
         let alphabet = std::fs::read_to_string(file(ALPHABET)?)
             .map_err(|e| OcrError::ModelsInvalid(format!("{ALPHABET}: {e}")))?;
         let alphabet: Vec<String> = alphabet.lines().map(str::to_owned).collect();
+        let latin = alphabet.iter().map(|symbol| is_latin(symbol)).collect();
         let engine = Engine {
+            latin,
             detector: load(DETECTION_MODEL)?,
             recogniser: load(RECOGNITION_MODEL)?,
             alphabet,
@@ -124,14 +151,23 @@ impl Engine {
     }
 
     /// Reads the text on `page`.
-    pub fn read(&self, page: &RgbImage) -> Result<Page, OcrError> {
+    pub fn read(&self, page: &RgbImage, options: Options) -> Result<Page, OcrError> {
+        let started = std::time::Instant::now();
+        let in_time = || match options.time_limit {
+            Some(limit) if started.elapsed() > limit => Err(OcrError::TooSlow(limit)),
+            _ => Ok(()),
+        };
+        let allowed = options.latin_only.then_some(&self.latin[..]);
         let probabilities = self.run::<4>(&self.detector, detect::input(page))?;
         let probabilities = probabilities.slice((0, 0));
         let mut lines = Vec::new();
         for found in detect::boxes(probabilities, page.width(), page.height()) {
-            let Some(crop) = recognize::straighten(page, found.corners) else { continue };
+            in_time()?;
+            let Some(crop) = recognize::straighten(page, found.corners) else {
+                continue;
+            };
             let classes = self.run::<3>(&self.recogniser, recognize::input(&crop))?;
-            let (text, confidence) = recognize::decode(classes.slice(0), &self.alphabet);
+            let (text, confidence) = recognize::decode(classes.slice(0), &self.alphabet, allowed);
             let text = text.trim().to_owned();
             if !text.is_empty() && confidence >= MIN_CONFIDENCE {
                 lines.push(Line {
@@ -148,7 +184,11 @@ impl Engine {
         })
     }
 
-    fn run<const N: usize>(&self, model: &Model, input: NdTensor<f32, 4>) -> Result<NdTensor<f32, N>, OcrError> {
+    fn run<const N: usize>(
+        &self,
+        model: &Model,
+        input: NdTensor<f32, 4>,
+    ) -> Result<NdTensor<f32, N>, OcrError> {
         let output = model
             .run_one(input.view().into(), None)
             .map_err(|e| OcrError::Inference(e.to_string()))?;

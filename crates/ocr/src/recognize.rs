@@ -68,8 +68,13 @@ pub fn input(line: &RgbImage) -> NdTensor<f32, 4> {
 
 /// The text of one line from its class probabilities (`[steps, classes]`,
 /// class 0 the CTC blank, class `i` the alphabet's entry `i`), and the
-/// mean probability of the characters read.
-pub fn decode(probabilities: NdTensorView<f32, 2>, alphabet: &[String]) -> (String, f32) {
+/// mean probability of the characters read. Only classes `allowed` (all,
+/// if `None`) are considered.
+pub fn decode(
+    probabilities: NdTensorView<f32, 2>,
+    alphabet: &[String],
+    allowed: Option<&[bool]>,
+) -> (String, f32) {
     let mut text = String::new();
     let (mut total, mut count) = (0f32, 0usize);
     let mut previous = 0usize;
@@ -78,13 +83,20 @@ pub fn decode(probabilities: NdTensorView<f32, 2>, alphabet: &[String]) -> (Stri
             .iter()
             .copied()
             .enumerate()
-            .fold((0, f32::MIN), |best, (i, p)| if p > best.1 { (i, p) } else { best });
-        if class != 0 && class != previous {
-            if let Some(symbol) = alphabet.get(class) {
-                text.push_str(symbol);
-                total += probability;
-                count += 1;
-            }
+            .filter(|&(i, _)| {
+                i == 0 || allowed.is_none_or(|allowed| allowed.get(i).copied().unwrap_or(false))
+            })
+            .fold(
+                (0, f32::MIN),
+                |best, (i, p)| if p > best.1 { (i, p) } else { best },
+            );
+        if class != 0
+            && class != previous
+            && let Some(symbol) = alphabet.get(class)
+        {
+            text.push_str(symbol);
+            total += probability;
+            count += 1;
         }
         previous = class;
     }
@@ -106,9 +118,14 @@ mod tests {
         for (t, &class) in steps.iter().enumerate() {
             map[[t, class]] = 0.8;
         }
-        let (text, confidence) = decode(map.view(), &alphabet);
+        let (text, confidence) = decode(map.view(), &alphabet, None);
         assert_eq!(text, "aab b");
         assert!((confidence - 0.8).abs() < 1e-6);
+        // Without "b", the runner-up wins: "a" (merged with the "a"
+        // before it) and then a blank.
+        map[[4, 1]] = 0.1;
+        let (text, _) = decode(map.view(), &alphabet, Some(&[true, true, false, true]));
+        assert_eq!(text, "aa ");
     }
 
     #[test]
@@ -116,13 +133,20 @@ mod tests {
         // A black bar from (20, 10) to (60, 20) in a white page, read back
         // through a box that holds it exactly.
         let page = RgbImage::from_fn(80, 40, |x, y| {
-            if (20..60).contains(&x) && (10..20).contains(&y) { Rgb([0, 0, 0]) } else { Rgb([255, 255, 255]) }
+            if (20..60).contains(&x) && (10..20).contains(&y) {
+                Rgb([0, 0, 0])
+            } else {
+                Rgb([255, 255, 255])
+            }
         });
         let corners = [(20.0, 10.0), (60.0, 10.0), (60.0, 20.0), (20.0, 20.0)].map(|(x, y)| Point::new(x, y));
         let crop = straighten(&page, corners).unwrap();
         assert_eq!(crop.dimensions(), (40, 10));
         assert!(crop.pixels().all(|p| p.0[0] < 8));
-        let tall = straighten(&page, [(0.0, 0.0), (10.0, 0.0), (10.0, 30.0), (0.0, 30.0)].map(|(x, y)| Point::new(x, y)));
+        let tall = straighten(
+            &page,
+            [(0.0, 0.0), (10.0, 0.0), (10.0, 30.0), (0.0, 30.0)].map(|(x, y)| Point::new(x, y)),
+        );
         assert_eq!(tall.unwrap().dimensions(), (30, 10));
         assert_eq!(input(&crop).shape(), [1, 3, 48, 192]);
     }

@@ -43,6 +43,12 @@ pub enum PdfError {
          export the pages as images and run ocr on them"
     )]
     NoTextLayer,
+    /// OCR was asked of a PDF: no pure-Rust rasteriser fits in the worker.
+    #[error(
+        "OCR reads images, and PDF pages cannot be rasterised here: use pdf_text for a PDF's text layer, \
+         or export its pages as images and run ocr on them"
+    )]
+    NoRasteriser,
 }
 
 /// The text of every page, in order, separated by form feeds (U+000C),
@@ -105,22 +111,36 @@ mod tests {
     #[test]
     fn every_page_comes_back_exactly_in_order() {
         let pages = pages();
-        let expected = pages.iter().map(|lines| lines.join("\n")).collect::<Vec<_>>().join("\u{c}") + "\n";
-        assert_eq!(extract(&documents::pdf(&pages), Limits::default()).unwrap(), expected);
+        let expected = pages
+            .iter()
+            .map(|lines| lines.join("\n"))
+            .collect::<Vec<_>>()
+            .join("\u{c}")
+            + "\n";
+        assert_eq!(
+            extract(&documents::pdf(&pages), Limits::default()).unwrap(),
+            expected
+        );
     }
 
     #[test]
     fn bad_input_gets_a_reason() {
         let pdf = documents::pdf(&pages());
         assert_eq!(extract(b"hello", Limits::default()), Err(PdfError::NotPdf));
-        assert!(matches!(extract(&pdf[..pdf.len() / 3], Limits::default()), Err(PdfError::Broken(_))));
+        assert!(matches!(
+            extract(&pdf[..pdf.len() / 3], Limits::default()),
+            Err(PdfError::Broken(_))
+        ));
         let locked = documents::encrypted_pdf(&pdf, "secret");
         assert_eq!(extract(&locked, Limits::default()), Err(PdfError::Encrypted));
         let few = Limits {
             max_pages: 2,
             ..Limits::default()
         };
-        assert_eq!(extract(&pdf, few), Err(PdfError::TooManyPages { pages: 3, limit: 2 }));
+        assert_eq!(
+            extract(&pdf, few),
+            Err(PdfError::TooManyPages { pages: 3, limit: 2 })
+        );
         let short = Limits {
             max_text_bytes: 100,
             ..Limits::default()
@@ -134,6 +154,10 @@ mod tests {
     fn a_pdf_locked_only_against_editing_opens() {
         let pdf = documents::pdf(&pages());
         let open = documents::encrypted_pdf(&pdf, "");
-        assert!(extract(&open, Limits::default()).unwrap().starts_with("Page 1, line 1:"));
+        assert!(
+            extract(&open, Limits::default())
+                .unwrap()
+                .starts_with("Page 1, line 1:")
+        );
     }
 }

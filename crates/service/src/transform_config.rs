@@ -23,6 +23,8 @@ pub struct TransformConfig {
     pub max_pixels: u64,
     pub max_output_bytes: u64,
     pub max_seconds: u64,
+    /// Where the OCR models are mounted (`files` in spin.toml).
+    pub ocr_models: String,
 }
 
 /// Everything but the Redis password.
@@ -59,6 +61,7 @@ impl TransformConfig {
             max_pixels: number("transform_max_pixels").await?,
             max_output_bytes: number("transform_max_output_bytes").await?,
             max_seconds: number("transform_max_seconds").await?,
+            ocr_models: get("transform_ocr_models").await?,
         };
         Ok(LOADED.get_or_init(|| config).clone())
     }

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use spin_sdk::pg::{ParameterValue, Row};
 use spindrive_domain::file::{Access, FileId, FileName, Level};
 use spindrive_domain::time::rfc3339;
+use spindrive_domain::transform::SEARCH_LANGUAGES;
 use spindrive_service::Caller;
 use spindrive_service::db::{Db, column};
 
@@ -29,6 +30,8 @@ pub struct VisibleFile {
     /// Where the content is (the key of `pg:<key>`).
     pub storage_key: String,
     pub access: Access,
+    /// How well it matched a content search (lists by relevance only).
+    pub relevance: Option<f32>,
 }
 
 /// What every read of a file selects: the file, its owner, and (as
@@ -65,6 +68,7 @@ impl VisibleFile {
             version: column(row, "version")?,
             storage_key: column(row, "storage_key")?,
             access: Access::of(caller.role, owner_id == caller.id, grant),
+            relevance: row.get::<f32>("relevance"),
         })
     }
 
@@ -159,15 +163,30 @@ pub enum Sort {
     Name,
     CreatedAt,
     Size,
+    /// Best match first: a name match counts 1, the text's rank is added.
+    Relevance,
 }
 
+/// A content search's score of `f` (`$2` is the name pattern, `hits` its
+/// text matches).
+const RELEVANCE: &str = "((f.file_name ILIKE $2 ESCAPE '\\')::int + coalesce(hits.rank, 0))::real";
+
 impl Sort {
-    /// The column the list is sorted by, as selected.
+    /// The key the list is sorted by, as selected.
     fn column(self) -> &'static str {
         match self {
             Sort::Name => "file_name",
             Sort::CreatedAt => "created_at",
             Sort::Size => "file_size",
+            Sort::Relevance => "relevance",
+        }
+    }
+
+    /// The key as an expression over `f` (for the keyset comparison).
+    fn expression(self) -> String {
+        match self {
+            Sort::Relevance => RELEVANCE.to_owned(),
+            other => format!("f.{}", other.column()),
         }
     }
 }
@@ -191,6 +210,8 @@ pub struct Listing {
     pub descending: bool,
     /// A substring of the name (case-insensitive).
     pub query: Option<String>,
+    /// Whether `query` also searches the files' text (sorted by relevance).
+    pub content: bool,
     pub after: Option<Position>,
 }
 
@@ -217,9 +238,30 @@ pub async fn page(
 ) -> Result<Vec<VisibleFile>, StoreError> {
     let mut params = vec![caller_id(caller)];
     let mut filters = String::new();
+    // A content search: the files whose text matches, ranked, by the GIN
+    // index (each row's text is parsed with its own configuration).
+    let (mut with, mut joins, mut select) = (String::new(), String::new(), String::new());
     if let Some(query) = &listing.query {
         params.push(ParameterValue::Str(like_pattern(query)));
-        filters += &format!(" AND f.file_name ILIKE ${} ESCAPE '\\'", params.len());
+        if listing.content {
+            params.push(ParameterValue::Str(query.clone()));
+            let languages = SEARCH_LANGUAGES
+                .iter()
+                .map(|l| format!("'{l}'"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            with = format!(
+                "WITH query AS (SELECT language, websearch_to_tsquery(language, $3) AS terms \
+                   FROM unnest(ARRAY[{languages}]::regconfig[]) AS language), \
+                 hits AS (SELECT t.file_id, ts_rank(t.words, query.terms) AS rank \
+                   FROM file_texts t JOIN query ON t.language = query.language AND t.words @@ query.terms) "
+            );
+            joins = " LEFT JOIN hits ON hits.file_id = f.id".to_owned();
+            select = format!(", {RELEVANCE} AS relevance");
+            filters += " AND (f.file_name ILIKE $2 ESCAPE '\\' OR hits.file_id IS NOT NULL)";
+        } else {
+            filters += " AND f.file_name ILIKE $2 ESCAPE '\\'";
+        }
     }
     let column = listing.sort.column();
     let direction = if listing.descending { "DESC" } else { "ASC" };
@@ -228,7 +270,8 @@ pub async fn page(
         params.push(ParameterValue::Uuid(after.after_id.clone()));
         let comparison = if listing.descending { "<" } else { ">" };
         filters += &format!(
-            " AND (f.{column}, f.id) {comparison} (${}, ${})",
+            " AND ({}, f.id) {comparison} (${}, ${})",
+            listing.sort.expression(),
             params.len() - 1,
             params.len()
         );
@@ -239,12 +282,12 @@ pub async fn page(
         params.len()
     );
     let owned = format!(
-        "SELECT {FILE_COLUMNS}, NULL::varchar AS grant_level FROM files f JOIN users u ON u.id = f.owner_id \
+        "SELECT {FILE_COLUMNS}{select}, NULL::varchar AS grant_level FROM files f JOIN users u ON u.id = f.owner_id{joins} \
          WHERE f.owner_id = $1{filters} {order}"
     );
     let shared = format!(
-        "SELECT {FILE_COLUMNS}, g.permission AS grant_level FROM permissions g \
-         JOIN files f ON f.id = g.file_id JOIN users u ON u.id = f.owner_id \
+        "SELECT {FILE_COLUMNS}{select}, g.permission AS grant_level FROM permissions g \
+         JOIN files f ON f.id = g.file_id JOIN users u ON u.id = f.owner_id{joins} \
          WHERE g.user_id = $1 AND NOT g.is_owner{filters} {order}"
     );
     let sql = match listing.scope {
@@ -252,12 +295,12 @@ pub async fn page(
         Scope::Shared => shared,
         Scope::All if caller.is_admin() => {
             format!(
-                "SELECT {FILE_COLUMNS}, g.permission AS grant_level FROM {FILES_WITH_GRANT} WHERE true{filters} {order}"
+                "SELECT {FILE_COLUMNS}{select}, g.permission AS grant_level FROM {FILES_WITH_GRANT}{joins} WHERE true{filters} {order}"
             )
         }
         Scope::All => format!("SELECT * FROM (({owned}) UNION ALL ({shared})) page {order}"),
     };
-    let rows = db.rows(&sql, &params).await?;
+    let rows = db.rows(&format!("{with}{sql}"), &params).await?;
     rows.iter()
         .map(|row| VisibleFile::from_row(row, caller))
         .collect()
@@ -269,6 +312,9 @@ fn after_key(listing: &Listing, after: &Position) -> Result<ParameterValue, Stor
     Ok(match (listing.sort, &after.after_key) {
         (Sort::Name, Value::String(name)) => ParameterValue::Str(name.clone()),
         (Sort::Size, Value::Number(size)) => ParameterValue::Int64(size.as_i64().ok_or_else(not_ours)?),
+        (Sort::Relevance, Value::Number(rank)) => {
+            ParameterValue::Floating32(rank.as_f64().ok_or_else(not_ours)? as f32)
+        }
         (Sort::CreatedAt, Value::String(at)) => NaiveDateTime::parse_from_str(at, POSITION_TIME)
             .map_err(|_| not_ours())?
             .into(),
@@ -282,6 +328,7 @@ pub fn position_after(file: &VisibleFile, listing: &Listing) -> Position {
         Sort::Name => Value::String(file.file_name.clone()),
         Sort::Size => Value::from(file.size),
         Sort::CreatedAt => Value::String(file.created_at.format(POSITION_TIME).to_string()),
+        Sort::Relevance => Value::from(file.relevance.unwrap_or(0.0)),
     };
     Position {
         scope: listing.scope,

@@ -28,6 +28,8 @@ pub struct Job {
     pub params: Value,
     pub status: JobStatus,
     pub result_file_id: Option<String>,
+    /// What the job produced besides its file (OCR's lines and boxes).
+    pub result_details: Option<Value>,
     pub error: Option<String>,
     pub attempts: i32,
     pub created_at: NaiveDateTime,
@@ -39,7 +41,8 @@ pub struct Job {
 }
 
 const JOB_COLUMNS: &str = "id::text AS id, file_id::text AS file_id, transformation_type, \
-     params::text AS params, status, result_file_id::text AS result_file_id, error, attempts, \
+     params::text AS params, status, result_file_id::text AS result_file_id, \
+     result_details::text AS result_details, error, attempts, \
      created_at, updated_at, \
      (status = 'pending' AND updated_at < (now() AT TIME ZONE 'utc') - interval '5 seconds') \
        OR (status = 'running' AND lease_expires_at < (now() AT TIME ZONE 'utc')) AS stalled";
@@ -52,6 +55,7 @@ impl Job {
     fn from_row(row: &Row) -> Result<Self, StoreError> {
         let params: String = column(row, "params")?;
         let status: String = column(row, "status")?;
+        let details: Option<String> = column(row, "result_details")?;
         Ok(Job {
             id: column(row, "id")?,
             file_id: column(row, "file_id")?,
@@ -59,6 +63,10 @@ impl Job {
             params: serde_json::from_str(&params).map_err(StoreError::corrupt)?,
             status: JobStatus::parse(&status).map_err(StoreError::corrupt)?,
             result_file_id: column(row, "result_file_id")?,
+            result_details: details
+                .map(|details| serde_json::from_str(&details))
+                .transpose()
+                .map_err(StoreError::corrupt)?,
             error: column(row, "error")?,
             attempts: column(row, "attempts")?,
             created_at: column(row, "created_at")?,
@@ -75,6 +83,7 @@ impl Job {
             "params": self.params,
             "status": self.status.as_str(),
             "result_file_id": self.result_file_id,
+            "result_details": self.result_details,
             "error": self.error,
             "attempts": self.attempts,
             "created_at": rfc3339(self.created_at),
@@ -324,6 +333,14 @@ pub async fn claim(
     .transpose()
 }
 
+/// What a job produced: the new file, and details beside it.
+#[derive(Clone, Copy, Debug)]
+pub struct Outcome<'a> {
+    pub result_id: &'a str,
+    pub result_name: &'a str,
+    pub details: Option<&'a Value>,
+}
+
 /// Marks the claimed job complete with its result and tells the
 /// requester, inside the transaction that publishes the result. Fails with
 /// `ClaimLost` (so that transaction rolls back, result and all) if the job
@@ -332,15 +349,26 @@ pub async fn claim(
 pub async fn complete(
     db: &Db,
     claim: &Claim,
-    result: (&str, &str),
+    outcome: Outcome<'_>,
     source_name: &str,
 ) -> Result<(), StoreError> {
-    let (result_id, result_name) = result;
+    let Outcome {
+        result_id,
+        result_name,
+        details,
+    } = outcome;
+    let details = details
+        .map(|details| serde_json::to_vec(details).map(ParameterValue::Jsonb))
+        .transpose()
+        .map_err(StoreError::corrupt)?
+        .unwrap_or(ParameterValue::DbNull);
     let done = claim
         .update(
             db,
-            &format!("status = 'complete', result_file_id = $3, error = NULL, {FINISHED}"),
-            vec![uuid(result_id)],
+            &format!(
+                "status = 'complete', result_file_id = $3, result_details = $4, error = NULL, {FINISHED}"
+            ),
+            vec![uuid(result_id), details],
         )
         .await?;
     if done != 1 {

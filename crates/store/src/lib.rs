@@ -15,6 +15,8 @@ pub mod login_failures;
 pub mod notifications;
 /// Grants: who else may read, write or delete a file.
 pub mod permissions;
+/// The words of files' text, for content search.
+pub mod search;
 /// Bearer sessions.
 pub mod sessions;
 /// Accounts.

@@ -24,7 +24,9 @@ pub fn report_lines() -> Vec<String> {
         "Customer satisfaction reached 91 points in the survey,",
         "the highest score since the program started in 2019.",
     ];
-    (0..30).map(|i| sentences[i % sentences.len()].to_owned()).collect()
+    (0..30)
+        .map(|i| sentences[i % sentences.len()].to_owned())
+        .collect()
 }
 
 /// `lines` in black on white, `size` pixels high, on a `width`×`height`
@@ -102,7 +104,10 @@ pub fn scanned(page: &RgbImage, degrees: f32, noise: u8, seed: u64) -> RgbImage 
 /// by the length of `expected`; runs of whitespace count as one space.
 pub fn character_error_rate(expected: &str, actual: &str) -> f64 {
     let normal = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
-    let (a, b): (Vec<char>, Vec<char>) = (normal(expected).chars().collect(), normal(actual).chars().collect());
+    let (a, b): (Vec<char>, Vec<char>) = (
+        normal(expected).chars().collect(),
+        normal(actual).chars().collect(),
+    );
     let mut row: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.iter().enumerate() {
         let mut diagonal = row[0];
@@ -120,7 +125,9 @@ pub fn character_error_rate(expected: &str, actual: &str) -> f64 {
 /// WinAnsi-encoded, so the text is ASCII), one line per text object.
 pub fn pdf(pages: &[Vec<String>]) -> Vec<u8> {
     let mut doc = Document::with_version("1.7");
-    let font = doc.add_font(FontData::new(&font_bytes(), "DejaVuSans".into())).unwrap();
+    let font = doc
+        .add_font(FontData::new(&font_bytes(), "DejaVuSans".into()))
+        .unwrap();
     let pages_id = doc.new_object_id();
     let resources = doc.add_object(dictionary! { "Font" => dictionary! { "F1" => font } });
     let mut kids = Vec::new();
@@ -160,7 +167,8 @@ pub fn pdf(pages: &[Vec<String>]) -> Vec<u8> {
 /// `pdf` encrypted (RC4, 128-bit) so that it opens only with `password`.
 pub fn encrypted_pdf(pdf: &[u8], password: &str) -> Vec<u8> {
     let mut doc = Document::load_mem(pdf).unwrap();
-    doc.trailer.set("ID", vec![Object::string_literal("spindrive-test-id"); 2]);
+    doc.trailer
+        .set("ID", vec![Object::string_literal("spindrive-test-id"); 2]);
     let version = lopdf::encryption::EncryptionVersion::V2 {
         document: &doc,
         owner_password: "owner",

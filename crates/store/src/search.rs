@@ -1,0 +1,78 @@
+//! The words of a file's text, for search (`file_texts`). Plain-text
+//! uploads are indexed by the database itself (schema 6); text extracted
+//! by a job is indexed here, inside the transaction that completes it.
+
+use crate::error::StoreError;
+use spin_sdk::pg::ParameterValue;
+use spindrive_service::db::Db;
+
+/// How much text is indexed: a tsvector holds at most 1 MB.
+pub const MAX_INDEXED_BYTES: usize = 256 << 10;
+
+/// Where a text came from, as `file_texts.source` spells it.
+#[derive(Clone, Copy, Debug)]
+pub enum TextSource {
+    PdfText,
+    Ocr,
+}
+
+impl TextSource {
+    fn as_str(self) -> &'static str {
+        match self {
+            TextSource::PdfText => "pdf_text",
+            TextSource::Ocr => "ocr",
+        }
+    }
+}
+
+/// The start of `text` that is indexed: at most `MAX_INDEXED_BYTES`, cut
+/// on a character boundary, without NULs (PostgreSQL text has none).
+fn indexable(text: &str) -> String {
+    let mut end = text.len().min(MAX_INDEXED_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].replace('\0', "")
+}
+
+/// Indexes `text` as the words of file `file_id`, parsed with the text
+/// search configuration `language`, if the file still has the content
+/// `storage_key` it was read from (new content drops the old words).
+pub async fn index(
+    db: &Db,
+    file_id: &str,
+    storage_key: &str,
+    source: TextSource,
+    language: &str,
+    text: &str,
+) -> Result<(), StoreError> {
+    db.execute(
+        "INSERT INTO file_texts (file_id, source, language, words) \
+         SELECT id, $3, $4::text::regconfig, to_tsvector($4::text::regconfig, $5) FROM files \
+          WHERE id = $1 AND file_path = 'pg:' || $2 \
+         ON CONFLICT (file_id) DO UPDATE SET source = EXCLUDED.source, language = EXCLUDED.language, \
+             words = EXCLUDED.words, indexed_at = (now() AT TIME ZONE 'utc')",
+        &[
+            ParameterValue::Uuid(file_id.to_owned()),
+            ParameterValue::Str(storage_key.to_owned()),
+            ParameterValue::Str(source.as_str().to_owned()),
+            ParameterValue::Str(language.to_owned()),
+            ParameterValue::Str(indexable(text)),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_text_is_cut_on_a_character_boundary() {
+        let text = "é".repeat(MAX_INDEXED_BYTES);
+        let cut = indexable(&text);
+        assert!(cut.len() <= MAX_INDEXED_BYTES && cut.chars().all(|c| c == 'é'));
+        assert_eq!(indexable("a\0b"), "ab");
+    }
+}
