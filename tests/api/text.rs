@@ -85,12 +85,7 @@ async fn pdf_text_returns_every_page_exactly_and_makes_it_searchable() {
     let job = app.finished(&owner, &job).await;
     assert_eq!(job["status"], "complete", "{job}");
     let result = job["result_file_id"].as_str().unwrap();
-    let expected = pages
-        .iter()
-        .map(|lines| lines.join("\n"))
-        .collect::<Vec<_>>()
-        .join("\u{c}")
-        + "\n";
+    let expected = documents::text_of_pages(&pages);
     assert_eq!(app.text_of(&owner, result).await, expected);
     let (_, file) = app
         .call(

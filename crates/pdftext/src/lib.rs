@@ -111,12 +111,7 @@ mod tests {
     #[test]
     fn every_page_comes_back_exactly_in_order() {
         let pages = pages();
-        let expected = pages
-            .iter()
-            .map(|lines| lines.join("\n"))
-            .collect::<Vec<_>>()
-            .join("\u{c}")
-            + "\n";
+        let expected = documents::text_of_pages(&pages);
         assert_eq!(
             extract(&documents::pdf(&pages), Limits::default()).unwrap(),
             expected

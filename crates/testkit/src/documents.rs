@@ -164,6 +164,13 @@ pub fn pdf(pages: &[Vec<String>]) -> Vec<u8> {
     bytes
 }
 
+/// What `pdf_text` gives for a PDF made by [`pdf`] from `pages`: their
+/// lines, pages separated by form feeds, and a final newline.
+pub fn text_of_pages(pages: &[Vec<String>]) -> String {
+    let pages: Vec<String> = pages.iter().map(|lines| lines.join("\n")).collect();
+    pages.join("\u{c}") + "\n"
+}
+
 /// `pdf` encrypted (RC4, 128-bit) so that it opens only with `password`.
 pub fn encrypted_pdf(pdf: &[u8], password: &str) -> Vec<u8> {
     let mut doc = Document::load_mem(pdf).unwrap();
