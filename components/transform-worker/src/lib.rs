@@ -191,16 +191,13 @@ async fn transform(config: &Config, settings: &TransformConfig, claim: &Claim) -
         product.content_type,
         config.default_quota_bytes,
         async |db, result_id| {
-            let outcome = Outcome {
-                result_id,
-                result_name: &name,
-                details: product.details.as_ref(),
-            };
-            jobs::complete(db, claim, outcome, &source.file_name).await?;
-            // The text is the source's too: searching finds the scan.
-            match product.index {
-                Some((origin, language)) => {
-                    let text = std::str::from_utf8(&bytes).map_err(StoreError::corrupt)?;
+            // The text is the source's too: searching finds the scan. It
+            // is indexed before the job row is touched, in the order a
+            // deletion of the source locks them (no deadlock); an empty
+            // text leaves what was indexed before.
+            if let Some((origin, language)) = product.index {
+                let text = std::str::from_utf8(&bytes).map_err(StoreError::corrupt)?;
+                if !text.trim().is_empty() {
                     search::index(
                         db,
                         source.id.as_ref(),
@@ -209,10 +206,15 @@ async fn transform(config: &Config, settings: &TransformConfig, claim: &Claim) -
                         language,
                         text,
                     )
-                    .await
+                    .await?;
                 }
-                None => Ok(()),
             }
+            let outcome = Outcome {
+                result_id,
+                result_name: &name,
+                details: product.details.as_ref(),
+            };
+            jobs::complete(db, claim, outcome, &source.file_name).await
         },
     )
     .await;
@@ -268,6 +270,7 @@ fn produce(
         Transformation::Text(extraction @ TextExtraction::PdfText { .. }) => {
             let pdf_limits = spindrive_pdftext::Limits {
                 max_text_bytes: limits.max_output_bytes as usize,
+                max_duration: limits.max_duration,
                 ..spindrive_pdftext::Limits::default()
             };
             let text = spindrive_pdftext::extract(input, pdf_limits)?;

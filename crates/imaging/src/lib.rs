@@ -175,6 +175,9 @@ fn decode(
             limit: limits.max_pixels,
         });
     }
+    if width == 0 || height == 0 {
+        return Err(ImagingError::Corrupt(format!("it is {width}×{height} pixels")));
+    }
     if format == ImageFormat::Jpeg
         && let Some(image) = decode_jpeg(input, transformation)?
     {

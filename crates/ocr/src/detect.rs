@@ -37,16 +37,21 @@ pub struct TextBox {
     pub score: f32,
 }
 
+/// Whether a pixel's probability makes it text (never when it is NaN).
+fn is_text(probability: f32) -> bool {
+    probability > PIXEL_THRESHOLD
+}
+
 /// The model's input size for a page of `width`×`height`.
 pub fn model_size(width: u32, height: u32) -> (u32, u32) {
     let long = width.max(height) as f32;
     let short = width.min(height) as f32;
-    let mut scale = 1.0f32;
-    if long > MAX_SIDE as f32 {
-        scale = MAX_SIDE as f32 / long;
-    }
+    // Down to the long side's bound; up to the short side's, but never past
+    // the long side's (a thin strip stays small, whatever its ratio).
+    let most = MAX_SIDE as f32 / long;
+    let mut scale = most.min(1.0);
     if short * scale < MIN_SHORT_SIDE as f32 {
-        scale = MIN_SHORT_SIDE as f32 / short;
+        scale = (MIN_SHORT_SIDE as f32 / short).min(most);
     }
     let round = |side: u32| -> u32 {
         let scaled = (side as f32 * scale).round() as u32;
@@ -86,7 +91,7 @@ pub fn boxes(probabilities: NdTensorView<f32, 2>, page_width: u32, page_height: 
     let mut stack = Vec::new();
     let mut region = Vec::new();
     for start in 0..w * h {
-        if seen[start] || probability(start % w, start / w) <= PIXEL_THRESHOLD {
+        if seen[start] || !is_text(probability(start % w, start / w)) {
             continue;
         }
         // One 8-connected region of text pixels, flood-filled.
@@ -99,7 +104,7 @@ pub fn boxes(probabilities: NdTensorView<f32, 2>, page_width: u32, page_height: 
             for ny in y.saturating_sub(1)..=(y + 1).min(h - 1) {
                 for nx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
                     let next = ny * w + nx;
-                    if !seen[next] && probability(nx, ny) > PIXEL_THRESHOLD {
+                    if !seen[next] && is_text(probability(nx, ny)) {
                         seen[next] = true;
                         stack.push(next);
                     }
@@ -107,7 +112,8 @@ pub fn boxes(probabilities: NdTensorView<f32, 2>, page_width: u32, page_height: 
             }
         }
         let score = region.iter().map(|&at| probability(at % w, at / w)).sum::<f32>() / region.len() as f32;
-        if score < BOX_THRESHOLD {
+        let confident = score >= BOX_THRESHOLD;
+        if !confident {
             continue;
         }
         let Some(rect) = region_rect(&region, w) else {
@@ -165,6 +171,8 @@ mod tests {
         let (w, h) = model_size(5000, 7000);
         assert!(h <= MAX_SIDE + STRIDE && w % STRIDE == 0 && h % STRIDE == 0);
         assert_eq!(model_size(300, 20).1, 64);
+        assert_eq!(model_size(1, 100_000), (STRIDE, MAX_SIDE));
+        assert_eq!(model_size(20_000, 2), (MAX_SIDE, STRIDE));
     }
 
     #[test]

@@ -158,7 +158,15 @@ impl Engine {
             _ => Ok(()),
         };
         let allowed = options.latin_only.then_some(&self.latin[..]);
+        if page.width() == 0 || page.height() == 0 {
+            return Ok(Page {
+                width: page.width(),
+                height: page.height(),
+                lines: Vec::new(),
+            });
+        }
         let probabilities = self.run::<4>(&self.detector, detect::input(page))?;
+        in_time()?;
         let probabilities = probabilities.slice((0, 0));
         let mut lines = Vec::new();
         for found in detect::boxes(probabilities, page.width(), page.height()) {

@@ -51,6 +51,13 @@ fn a_page_that_takes_too_long_is_given_up() {
 }
 
 #[test]
+fn a_thin_strip_stays_small() {
+    let strip = image::RgbImage::from_pixel(1, 60_000, image::Rgb([255, 255, 255]));
+    let page = engine().read(&strip, Options::default()).unwrap();
+    assert!(page.lines.is_empty());
+}
+
+#[test]
 fn missing_models_are_named() {
     let error = Engine::load(std::path::Path::new("/nonexistent")).unwrap_err();
     assert!(

@@ -1,26 +1,31 @@
 //! The text layer of a PDF, in pure Rust (`lopdf`) so it runs inside the
 //! worker component: UTF-8, one page after another separated by form
-//! feeds. A hostile file is bounded: pages, decompressed content per page
-//! and text produced all have limits, and every failure is an error the
-//! user can read, never a crash.
+//! feeds. A hostile file is bounded: pages, what each stream decompresses
+//! to, the text produced and the time taken all have limits, and every
+//! failure is an error the user can read, never a crash.
 
-use lopdf::Document;
+use lopdf::{Document, LoadOptions};
+use std::time::{Duration, Instant};
 
 /// What one extraction may use.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     pub max_pages: usize,
-    /// The decompressed content of one page (and of each font's maps).
-    pub max_page_bytes: usize,
+    /// What any one stream may decompress to: the document's own object
+    /// streams as it loads, a page's content, a font's character maps.
+    pub max_stream_bytes: usize,
     pub max_text_bytes: usize,
+    /// Checked between pages.
+    pub max_duration: Duration,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_pages: 2000,
-            max_page_bytes: 64 << 20,
+            max_stream_bytes: 16 << 20,
             max_text_bytes: 64 << 20,
+            max_duration: Duration::from_secs(60),
         }
     }
 }
@@ -38,6 +43,8 @@ pub enum PdfError {
     TooManyPages { pages: usize, limit: usize },
     #[error("the PDF's text is longer than {0} bytes")]
     TooMuchText(usize),
+    #[error("reading the PDF took longer than {0:?}")]
+    TooSlow(Duration),
     #[error(
         "the PDF has no text layer (are its pages scans?), and PDF pages cannot be rasterised for OCR here: \
          export the pages as images and run ocr on them"
@@ -54,10 +61,15 @@ pub enum PdfError {
 /// The text of every page, in order, separated by form feeds (U+000C),
 /// with a final newline.
 pub fn extract(pdf: &[u8], limits: Limits) -> Result<String, PdfError> {
+    let started = Instant::now();
     if !pdf.starts_with(b"%PDF-") {
         return Err(PdfError::NotPdf);
     }
-    let document = Document::load_mem(pdf).map_err(|error| match error {
+    let options = LoadOptions {
+        max_decompressed_size: Some(limits.max_stream_bytes),
+        ..LoadOptions::default()
+    };
+    let document = Document::load_mem_with_options(pdf, options).map_err(|error| match error {
         lopdf::Error::Decryption(_) | lopdf::Error::InvalidPassword => PdfError::Encrypted,
         other => PdfError::Broken(other.to_string()),
     })?;
@@ -75,16 +87,24 @@ pub fn extract(pdf: &[u8], limits: Limits) -> Result<String, PdfError> {
     }
     let mut text = String::new();
     for (index, &number) in pages.keys().enumerate() {
+        if started.elapsed() > limits.max_duration {
+            return Err(PdfError::TooSlow(limits.max_duration));
+        }
         if index > 0 {
             text.push('\u{c}');
         }
-        let page = document
-            .extract_text_with_limit(&[number], limits.max_page_bytes)
-            .map_err(|error| PdfError::Broken(format!("page {number}: {error}")))?;
-        text.push_str(page.trim_end_matches('\n'));
-        if text.len() > limits.max_text_bytes {
-            return Err(PdfError::TooMuchText(limits.max_text_bytes));
+        let page_start = text.len();
+        // Chunk by chunk, so a font map that multiplies every byte into
+        // many characters is stopped at the limit, not after the page.
+        for chunk in document.extract_text_chunks_with_limit(&[number], limits.max_stream_bytes) {
+            let chunk = chunk.map_err(|error| PdfError::Broken(format!("page {number}: {error}")))?;
+            text.push_str(&chunk);
+            if text.len() > limits.max_text_bytes {
+                return Err(PdfError::TooMuchText(limits.max_text_bytes));
+            }
         }
+        let kept = page_start + text[page_start..].trim_end_matches('\n').len();
+        text.truncate(kept);
     }
     if text.trim().is_empty() {
         return Err(PdfError::NoTextLayer);
@@ -143,6 +163,16 @@ mod tests {
         assert_eq!(extract(&pdf, short), Err(PdfError::TooMuchText(100)));
         let blank = documents::pdf(&[vec![], vec![]]);
         assert_eq!(extract(&blank, Limits::default()), Err(PdfError::NoTextLayer));
+        let hurried = Limits {
+            max_duration: Duration::ZERO,
+            ..Limits::default()
+        };
+        assert_eq!(extract(&pdf, hurried), Err(PdfError::TooSlow(Duration::ZERO)));
+        let small_streams = Limits {
+            max_stream_bytes: 64,
+            ..Limits::default()
+        };
+        assert!(matches!(extract(&pdf, small_streams), Err(PdfError::Broken(_))));
     }
 
     #[test]

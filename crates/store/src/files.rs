@@ -250,23 +250,28 @@ pub async fn page(
                 .map(|l| format!("'{l}'"))
                 .collect::<Vec<_>>()
                 .join(", ");
+            // A query no index can answer (only negations, or no words)
+            // matches no text: names only.
             with = format!(
                 "WITH query AS (SELECT language, websearch_to_tsquery(language, $3) AS terms \
                    FROM unnest(ARRAY[{languages}]::regconfig[]) AS language), \
-                 hits AS (SELECT t.file_id, ts_rank(t.words, query.terms) AS rank \
-                   FROM file_texts t JOIN query ON t.language = query.language AND t.words @@ query.terms) "
+                 hits AS NOT MATERIALIZED (SELECT t.file_id, t.file_path, ts_rank(t.words, query.terms) AS rank \
+                   FROM file_texts t JOIN query ON t.language = query.language AND t.words @@ query.terms \
+                   WHERE querytree(query.terms) <> 'T') "
             );
-            joins = " LEFT JOIN hits ON hits.file_id = f.id".to_owned();
+            // Words of a file's earlier content (a worker that read it
+            // committed after the new content) never count.
+            joins = " LEFT JOIN hits ON hits.file_id = f.id AND hits.file_path = f.file_path".to_owned();
             select = format!(", {RELEVANCE} AS relevance");
-            filters += if listing.scope == Scope::All && caller.is_admin() {
-                // Every file is in scope: the matches come from the name's
-                // trigram index and the words' GIN index.
-                " AND f.id IN (SELECT id FROM files WHERE file_name ILIKE $2 ESCAPE '\\' UNION ALL SELECT file_id FROM hits)"
-            } else {
-                // The caller's files, each checked by its key: a common
-                // word in everyone else's files costs nothing.
-                " AND (f.file_name ILIKE $2 ESCAPE '\\' OR hits.file_id IS NOT NULL)"
-            };
+            filters += " AND (f.file_name ILIKE $2 ESCAPE '\\' OR hits.file_id IS NOT NULL)";
+            if listing.scope == Scope::All && caller.is_admin() {
+                // Every file is in scope: the candidates come from the
+                // name's trigram index and the words' GIN index. Otherwise
+                // the caller's own files are checked each by its key, and a
+                // common word in everyone else's files costs nothing.
+                filters += " AND f.id IN (SELECT id FROM files WHERE file_name ILIKE $2 ESCAPE '\\' \
+                             UNION ALL SELECT file_id FROM hits)";
+            }
         } else {
             filters += " AND f.file_name ILIKE $2 ESCAPE '\\'";
         }

@@ -28,7 +28,8 @@ pub struct Job {
     pub params: Value,
     pub status: JobStatus,
     pub result_file_id: Option<String>,
-    /// What the job produced besides its file (OCR's lines and boxes).
+    /// What the job produced besides its file (OCR's lines and boxes);
+    /// read with one job, never in lists.
     pub result_details: Option<Value>,
     pub error: Option<String>,
     pub attempts: i32,
@@ -41,8 +42,7 @@ pub struct Job {
 }
 
 const JOB_COLUMNS: &str = "id::text AS id, file_id::text AS file_id, transformation_type, \
-     params::text AS params, status, result_file_id::text AS result_file_id, \
-     result_details::text AS result_details, error, attempts, \
+     params::text AS params, status, result_file_id::text AS result_file_id, error, attempts, \
      created_at, updated_at, \
      (status = 'pending' AND updated_at < (now() AT TIME ZONE 'utc') - interval '5 seconds') \
        OR (status = 'running' AND lease_expires_at < (now() AT TIME ZONE 'utc')) AS stalled";
@@ -55,7 +55,8 @@ impl Job {
     fn from_row(row: &Row) -> Result<Self, StoreError> {
         let params: String = column(row, "params")?;
         let status: String = column(row, "status")?;
-        let details: Option<String> = column(row, "result_details")?;
+        // Selected for one job only (OCR's can be long).
+        let details: Option<String> = row.get("result_details");
         Ok(Job {
             id: column(row, "id")?,
             file_id: column(row, "file_id")?,
@@ -153,7 +154,10 @@ pub async fn mine(db: &Db, user_id: i64, job_id: &str) -> Result<Option<Job>, St
         return Ok(None);
     };
     db.row(
-        &format!("SELECT {JOB_COLUMNS} FROM transformation_jobs WHERE id = $1 AND user_id = $2"),
+        &format!(
+            "SELECT {JOB_COLUMNS}, result_details::text AS result_details FROM transformation_jobs \
+             WHERE id = $1 AND user_id = $2"
+        ),
         &[uuid(&id), ParameterValue::Int64(user_id)],
     )
     .await?

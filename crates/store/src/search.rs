@@ -37,7 +37,8 @@ fn indexable(text: &str) -> String {
 
 /// Indexes `text` as the words of file `file_id`, parsed with the text
 /// search configuration `language`, if the file still has the content
-/// `storage_key` it was read from (new content drops the old words).
+/// `storage_key` it was read from. The row keeps that content's key, so if
+/// new content commits meanwhile, searches ignore the stale words.
 pub async fn index(
     db: &Db,
     file_id: &str,
@@ -47,11 +48,11 @@ pub async fn index(
     text: &str,
 ) -> Result<(), StoreError> {
     db.execute(
-        "INSERT INTO file_texts (file_id, source, language, words) \
-         SELECT id, $3, $4::text::regconfig, to_tsvector($4::text::regconfig, $5) FROM files \
+        "INSERT INTO file_texts (file_id, file_path, source, language, words) \
+         SELECT id, file_path, $3, $4::text::regconfig, to_tsvector($4::text::regconfig, $5) FROM files \
           WHERE id = $1 AND file_path = 'pg:' || $2 \
-         ON CONFLICT (file_id) DO UPDATE SET source = EXCLUDED.source, language = EXCLUDED.language, \
-             words = EXCLUDED.words, indexed_at = (now() AT TIME ZONE 'utc')",
+         ON CONFLICT (file_id) DO UPDATE SET file_path = EXCLUDED.file_path, source = EXCLUDED.source, \
+             language = EXCLUDED.language, words = EXCLUDED.words, indexed_at = (now() AT TIME ZONE 'utc')",
         &[
             ParameterValue::Uuid(file_id.to_owned()),
             ParameterValue::Str(storage_key.to_owned()),
@@ -60,7 +61,12 @@ pub async fn index(
             ParameterValue::Str(indexable(text)),
         ],
     )
-    .await?;
+    .await
+    .map_err(|error| match error.violated_constraint() {
+        // Deleted while this was waiting on it.
+        Some("file_texts_file_id_fkey") => StoreError::NotFound("file"),
+        _ => error.into(),
+    })?;
     Ok(())
 }
 
