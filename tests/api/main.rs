@@ -8,6 +8,7 @@ mod downloads;
 mod files;
 mod hardening;
 mod helpers;
+mod notifications;
 mod openapi;
 mod schema;
 mod scripts;

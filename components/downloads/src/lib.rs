@@ -23,6 +23,7 @@ use spindrive_service::{ApiError, Caller, Config, Ctx, Db};
 use spindrive_store::content::{self, ContentReader};
 use spindrive_store::error::StoreError;
 use spindrive_store::files::{self, VisibleFile};
+use spindrive_store::notifications::FileEvent;
 
 #[derive(Clone, Copy)]
 enum Endpoint {
@@ -60,7 +61,7 @@ async fn file_in_path(ctx: &Ctx, level: Level) -> Result<(Db, Caller, VisibleFil
 }
 
 async fn download(ctx: &Ctx, with_body: bool) -> Result<Reply, ApiError> {
-    let (_, _, file) = file_in_path(ctx, Level::Read).await?;
+    let (db, caller, file) = file_in_path(ctx, Level::Read).await?;
     let etag = download::etag(&file.sha256);
     let mut reply = http::Response::new(empty());
     let headers = reply.headers_mut();
@@ -132,6 +133,17 @@ async fn download(ctx: &Ctx, with_body: bool) -> Result<Reply, ApiError> {
         header_value(&download::content_disposition(&file.file_name))?,
     );
     headers.insert(CONTENT_LENGTH, HeaderValue::from(end - start));
+    // A download by someone else, told once per download (when it starts
+    // at the first byte), if the owner asked for it.
+    if with_body && start == 0 && caller.id != file.owner_id {
+        let event = FileEvent {
+            file_id: file.id.as_ref(),
+            file_name: &file.file_name,
+            actor_id: caller.id,
+        };
+        event.tell_owner_of_download(&db, file.owner_id).await?;
+    }
+    drop(db);
     if with_body && end > start {
         *reply.body_mut() = content_stream(ctx.config.clone(), file, start, end);
     }
@@ -190,7 +202,15 @@ async fn replace(ctx: &mut Ctx) -> Result<Reply, ApiError> {
         content_type: &content_type,
         default_quota: config.default_quota_bytes,
     };
-    content::publish_replacement(&db, &staged, &replacement).await?;
+    let event = FileEvent {
+        file_id: file.id.as_ref(),
+        file_name: &file.file_name,
+        actor_id: caller.id,
+    };
+    content::publish_replacement(&db, &staged, &replacement, async |db| {
+        event.tell_holders(db, "file_replaced", "replaced").await
+    })
+    .await?;
     let replaced = files::visible(&db, caller, &file.id)
         .await?
         .ok_or_else(|| ApiError::not_found("file"))?;

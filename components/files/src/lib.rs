@@ -21,6 +21,7 @@ use spindrive_service::{ApiError, Ctx, Db, Reply};
 use spindrive_store::content;
 use spindrive_store::error::StoreError;
 use spindrive_store::files::{self, Listing, Position, Scope, Sort};
+use spindrive_store::notifications::FileEvent;
 
 #[derive(Clone, Copy)]
 enum Endpoint {
@@ -208,10 +209,15 @@ async fn rename(ctx: &mut Ctx) -> Result<Reply, ApiError> {
 }
 
 async fn delete(ctx: &Ctx) -> Result<Reply, ApiError> {
-    let (db, _, file) = file_in_path(ctx, Level::Delete).await?;
+    let (db, caller, file) = file_in_path(ctx, Level::Delete).await?;
+    let deletion = FileEvent {
+        file_id: file.id.as_ref(),
+        file_name: &file.file_name,
+        actor_id: caller.id,
+    };
     // The content the row pointed to when it went, not the one read
     // above: a replacement may have published in between.
-    let storage_key = files::delete(&db, &file.id)
+    let storage_key = files::delete(&db, &file.id, &deletion)
         .await?
         .ok_or_else(|| ApiError::not_found("file"))?;
     content::remove_released(&db, &storage_key).await?;

@@ -16,6 +16,8 @@ pub mod download;
 pub mod error;
 /// File names and file access rules (read < write < delete).
 pub mod file;
+/// Kinds of notification and the preferences that mute them.
+pub mod notification;
 /// Opaque list cursors and page sizes.
 pub mod paging;
 /// Login and registration throttling: the limits, decided once.

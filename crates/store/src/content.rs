@@ -311,14 +311,16 @@ pub struct Replacement<'a> {
     pub default_quota: i64,
 }
 
-/// Swaps a file's content for staged content in one transaction: readers
-/// see the old bytes or the new, never a mix (old chunks stay until swept).
+/// Swaps a file's content for staged content in one transaction, which
+/// `within` joins (to tell others): readers see the old bytes or the new,
+/// never a mix (old chunks stay until swept).
 /// With an expected digest, the swap happens only if the content is still
 /// that one (412 otherwise), checked by the UPDATE itself.
 pub async fn publish_replacement(
     db: &Db,
     staged: &Staged,
     replacement: &Replacement<'_>,
+    within: impl AsyncFnOnce(&Db) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
     let file = replacement.file;
     let replaced = db
@@ -347,7 +349,8 @@ pub async fn publish_replacement(
                     StoreError::NotFound("file")
                 });
             }
-            within_quota(db, replacement.owner_id, replacement.default_quota).await
+            within_quota(db, replacement.owner_id, replacement.default_quota).await?;
+            within(db).await
         })
         .await;
     if replaced.is_err() {

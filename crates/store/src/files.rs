@@ -2,6 +2,7 @@
 //! file the caller may not see is simply not found.
 
 use crate::error::StoreError;
+use crate::notifications::FileEvent;
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -377,10 +378,11 @@ pub async fn rename(db: &Db, id: &FileId, name: &FileName, expected: Option<i64>
     }
 }
 
-/// Deletes a file (its grants go with it) and returns the storage key of
-/// the content it pointed to at the moment of deletion, which the caller
-/// removes; `None` if it was already gone.
-pub async fn delete(db: &Db, id: &FileId) -> Result<Option<String>, StoreError> {
+/// Deletes a file (its grants go with it, after everyone who held one but
+/// the deleter is told) and returns the storage key of the content it
+/// pointed to at the moment of deletion, which the caller removes; `None`
+/// if it was already gone.
+pub async fn delete(db: &Db, id: &FileId, deletion: &FileEvent<'_>) -> Result<Option<String>, StoreError> {
     db.transaction(async |db| {
         // The owner's row first, as publishing a file locks it (its usage
         // update) before the rows a delete reaches (a transformation's
@@ -391,6 +393,7 @@ pub async fn delete(db: &Db, id: &FileId) -> Result<Option<String>, StoreError> 
             &[ParameterValue::Uuid(id.as_ref().to_owned())],
         )
         .await?;
+        deletion.tell_holders(db, "file_deleted", "deleted").await?;
         let row = db
             .row(
                 "DELETE FROM files WHERE id = $1 RETURNING substr(file_path, 4) AS storage_key",
