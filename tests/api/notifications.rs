@@ -12,7 +12,7 @@ impl TestApp {
     async fn feed(&self, user: &User, status: &str, limit: usize) -> (Vec<Value>, i64) {
         let mut all = Vec::new();
         let mut cursor: Option<String> = None;
-        loop {
+        for _ in 0..100 {
             let mut path = format!("/api/notifications?status={status}&limit={limit}");
             if let Some(cursor) = &cursor {
                 path += &format!("&cursor={cursor}");
@@ -25,6 +25,11 @@ impl TestApp {
                 None => return (all, page["unread_count"].as_i64().unwrap()),
             }
         }
+        panic!("the feed never ended");
+    }
+
+    async fn as_user(&self, method: Method, user: &User, path: &str) -> (StatusCode, Value) {
+        self.call(method, path, Some(&user.token), None).await
     }
 
     async fn kinds(&self, user: &User) -> Vec<String> {
@@ -88,7 +93,8 @@ async fn changes_to_a_file_are_told_to_everyone_else_who_holds_it() {
     assert_eq!(feed[0]["message"], "eddy replaced “plan.txt”");
     assert_eq!(feed[0]["data"]["file_id"], file.as_str());
     assert_eq!(feed[0]["data"]["by"]["username"], "eddy");
-    assert_eq!(feed[0]["delivery"], "pending");
+    // No webhook: being in the feed is the delivery.
+    assert_eq!(feed[0]["delivery"], "sent");
 
     // Downloads by others are told only to an owner who asked.
     let (status, _, _) = app.download(&reader.token, &file).await;
@@ -99,6 +105,9 @@ async fn changes_to_a_file_are_told_to_everyone_else_who_holds_it() {
         .await;
     assert_eq!(status, StatusCode::OK, "{preferences}");
     assert_eq!(preferences["kinds"]["file_downloaded"], true);
+    // Once an hour per file and downloader, however often; the owner's
+    // own downloads are nobody's news.
+    app.download(&reader.token, &file).await;
     app.download(&reader.token, &file).await;
     app.download(&owner.token, &file).await;
     assert_eq!(app.kinds(&owner).await, ["file_downloaded", "file_replaced"]);
@@ -139,12 +148,21 @@ async fn the_feed_pages_marks_read_and_is_only_ever_ones_own() {
     // Someone else's, or none at all: the same 404.
     assert_error(read(ids[1], &other).await, StatusCode::NOT_FOUND, "not_found");
     assert_error(read(ids[1], &owner).await, StatusCode::NOT_FOUND, "not_found");
-    let path = "/api/notifications/x/read";
-    assert_error(
-        app.call(Method::POST, path, Some(&friend.token), None).await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    );
+    // One spelling per id: no sign, no leading zero.
+    for alias in [
+        "x",
+        &format!("+{}", ids[1]),
+        &format!("0{}", ids[1]),
+        "-1",
+        "99999999999999999999",
+    ] {
+        let path = format!("/api/notifications/{alias}/read");
+        assert_error(
+            app.call(Method::POST, &path, Some(&friend.token), None).await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        );
+    }
     let (unread_feed, unread) = app.feed(&friend, "unread", 2).await;
     assert_eq!((unread_feed.len(), unread), (6, 6));
     assert!(
@@ -156,12 +174,7 @@ async fn the_feed_pages_marks_read_and_is_only_ever_ones_own() {
     assert!(feed[0]["read"] == true && feed[0]["read_at"].is_string());
 
     let (status, _) = app
-        .call(
-            Method::POST,
-            "/api/notifications/read-all",
-            Some(&friend.token),
-            None,
-        )
+        .as_user(Method::POST, &friend, "/api/notifications/read-all")
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(app.feed(&friend, "unread", 50).await, (vec![], 0));
@@ -170,12 +183,7 @@ async fn the_feed_pages_marks_read_and_is_only_ever_ones_own() {
     assert!(app.feed(&owner, "all", 50).await.0.is_empty());
 
     let bad = app
-        .call(
-            Method::GET,
-            "/api/notifications?status=new",
-            Some(&friend.token),
-            None,
-        )
+        .as_user(Method::GET, &friend, "/api/notifications?status=new")
         .await;
     assert_error(bad, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field");
     let anonymous = app.call(Method::GET, "/api/notifications", None, None).await;
@@ -188,12 +196,7 @@ async fn muted_kinds_are_never_written() {
     let owner = app.user("mia").await;
     let friend = app.user("max").await;
     let (status, defaults) = app
-        .call(
-            Method::GET,
-            "/api/notifications/preferences",
-            Some(&friend.token),
-            None,
-        )
+        .as_user(Method::GET, &friend, "/api/notifications/preferences")
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(defaults["kinds"]["share_granted"], true);
@@ -235,7 +238,22 @@ async fn muted_kinds_are_never_written() {
         json!({"webhook_enabled": 1}),
         json!({"colour": "blue"}),
     ] {
-        let (status, reply) = app.preferences(&friend, change).await;
-        assert!(status.is_client_error(), "{reply}");
+        let reply = app.preferences(&friend, change).await;
+        assert_error(reply, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field");
     }
+    let (_, unchanged) = app
+        .as_user(Method::GET, &friend, "/api/notifications/preferences")
+        .await;
+    assert_eq!(unchanged, kept);
+    // One user's preferences are theirs alone.
+    let (_, others) = app
+        .as_user(Method::GET, &owner, "/api/notifications/preferences")
+        .await;
+    assert_eq!(
+        (
+            others["kinds"]["share_granted"].clone(),
+            others["webhook_enabled"].clone()
+        ),
+        (json!(true), json!(true))
+    );
 }

@@ -133,15 +133,19 @@ async fn download(ctx: &Ctx, with_body: bool) -> Result<Reply, ApiError> {
         header_value(&download::content_disposition(&file.file_name))?,
     );
     headers.insert(CONTENT_LENGTH, HeaderValue::from(end - start));
-    // A download by someone else, told once per download (when it starts
-    // at the first byte), if the owner asked for it.
-    if with_body && start == 0 && caller.id != file.owner_id {
+    // A download of the whole file by someone else, if the owner asked to
+    // be told. Best effort: the download never fails for it.
+    if with_body && start == 0 && end == size && caller.id != file.owner_id {
         let event = FileEvent {
             file_id: file.id.as_ref(),
-            file_name: &file.file_name,
             actor_id: caller.id,
         };
-        event.tell_owner_of_download(&db, file.owner_id).await?;
+        if let Err(error) = event.tell_owner_of_download(&db).await {
+            eprintln!(
+                "download of {} not told to its owner: {error:?}",
+                file.id.as_ref()
+            );
+        }
     }
     drop(db);
     if with_body && end > start {
@@ -204,7 +208,6 @@ async fn replace(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     };
     let event = FileEvent {
         file_id: file.id.as_ref(),
-        file_name: &file.file_name,
         actor_id: caller.id,
     };
     content::publish_replacement(&db, &staged, &replacement, async |db| {

@@ -212,7 +212,6 @@ async fn delete(ctx: &Ctx) -> Result<Reply, ApiError> {
     let (db, caller, file) = file_in_path(ctx, Level::Delete).await?;
     let deletion = FileEvent {
         file_id: file.id.as_ref(),
-        file_name: &file.file_name,
         actor_id: caller.id,
     };
     // The content the row pointed to when it went, not the one read

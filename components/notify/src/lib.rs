@@ -77,13 +77,17 @@ async fn feed(ctx: &Ctx) -> Result<Reply, ApiError> {
 
 /// `POST /api/notifications/:id/read`; 404 for anything not the caller's.
 async fn mark_read(ctx: &Ctx) -> Result<Reply, ApiError> {
-    let id: i64 = ctx
-        .param("id")
-        .parse()
-        .map_err(|_| ApiError::not_found("notification"))?;
+    let id = notification_id(ctx.param("id")).ok_or_else(|| ApiError::not_found("notification"))?;
     let (db, caller) = authenticated(ctx).await?;
     notifications::mark_read(&db, caller.id, id).await?;
     Ok(no_content())
+}
+
+/// A notification id as the API writes them (digits, no sign or leading
+/// zero): one spelling per notification.
+fn notification_id(text: &str) -> Option<i64> {
+    let canonical = !text.is_empty() && !text.starts_with('0') && text.bytes().all(|b| b.is_ascii_digit());
+    canonical.then(|| text.parse().ok()).flatten()
 }
 
 async fn mark_all_read(ctx: &Ctx) -> Result<Reply, ApiError> {
@@ -119,13 +123,9 @@ struct PreferencesChange {
 /// change, the rest stay.
 async fn change_preferences(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let change: PreferencesChange = ctx.json().await?;
+    notification::check_choices(&change.kinds)?;
     let (db, caller) = authenticated(ctx).await?;
-    let settings = notifications::change_settings(&db, caller.id, |current| {
-        Ok(Settings {
-            muted_kinds: notification::change_muted(current.muted_kinds, &change.kinds)?,
-            webhook_enabled: change.webhook_enabled.unwrap_or(current.webhook_enabled),
-        })
-    })
-    .await?;
+    let settings =
+        notifications::change_settings(&db, caller.id, &change.kinds, change.webhook_enabled).await?;
     Ok(json(&preferences_json(&settings)))
 }

@@ -23,12 +23,9 @@ pub const KINDS: &[(&str, &str)] = &[
     ("transformation_failed", "your transformation failed"),
 ];
 
-/// Applies a change of the form `{"kind": true|false, ...}` (true: tell me)
-/// to the muted kinds; unknown kinds and non-booleans are refused.
-pub fn change_muted(
-    mut muted: Vec<String>,
-    change: &Map<String, Value>,
-) -> Result<Vec<String>, ValidationError> {
+/// Checks a change of the form `{"kind": true|false, ...}` (true: tell
+/// me): known kinds, boolean values.
+pub fn check_choices(change: &Map<String, Value>) -> Result<(), ValidationError> {
     for (kind, wanted) in change {
         if !KINDS.iter().any(|(known, _)| known == kind) {
             return Err(ValidationError::new(
@@ -36,19 +33,14 @@ pub fn change_muted(
                 format!("{kind} is not a kind of notification"),
             ));
         }
-        let Some(wanted) = wanted.as_bool() else {
+        if !wanted.is_boolean() {
             return Err(ValidationError::new(
                 "kinds",
                 format!("{kind} must be true or false"),
             ));
-        };
-        muted.retain(|k| k != kind);
-        if !wanted {
-            muted.push(kind.clone());
         }
     }
-    muted.sort();
-    Ok(muted)
+    Ok(())
 }
 
 /// Every kind as `{"kind": enabled}`, given the muted ones.
@@ -66,14 +58,19 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn preferences_change_only_known_kinds() {
-        let muted = vec!["file_downloaded".to_owned()];
-        let change = json!({"file_downloaded": true, "share_revoked": false});
-        let muted = change_muted(muted, change.as_object().unwrap()).unwrap();
-        assert_eq!(muted, ["share_revoked"]);
+    fn choices_name_known_kinds_with_booleans() {
+        assert!(
+            check_choices(
+                json!({"file_downloaded": true, "share_revoked": false})
+                    .as_object()
+                    .unwrap()
+            )
+            .is_ok()
+        );
+        assert!(check_choices(json!({"spam": true}).as_object().unwrap()).is_err());
+        assert!(check_choices(json!({"share_granted": 1}).as_object().unwrap()).is_err());
+        let muted = vec!["share_revoked".to_owned()];
         assert_eq!(kinds_json(&muted)["share_revoked"], false);
         assert_eq!(kinds_json(&muted)["file_downloaded"], true);
-        assert!(change_muted(vec![], json!({"spam": true}).as_object().unwrap()).is_err());
-        assert!(change_muted(vec![], json!({"share_granted": 1}).as_object().unwrap()).is_err());
     }
 }

@@ -325,6 +325,7 @@ pub async fn publish_replacement(
     let file = replacement.file;
     let replaced = db
         .transaction(async |db| {
+            crate::files::lock_owner(db, file).await?;
             claim(db, staged).await?;
             let changed = db
                 .execute(

@@ -378,21 +378,27 @@ pub async fn rename(db: &Db, id: &FileId, name: &FileName, expected: Option<i64>
     }
 }
 
+/// Locks the owner of file `id`: what deletes or replaces a file does
+/// first. Publishing a file locks its owner (the usage update) before the
+/// rows a change reaches (the file, a transformation's job), so one lock
+/// order holds and nothing deadlocks. NO KEY UPDATE, like that update,
+/// leaves the row's key free for foreign-key checks.
+pub(crate) async fn lock_owner(db: &Db, id: &FileId) -> Result<(), StoreError> {
+    db.execute(
+        "SELECT 1 FROM users WHERE id = (SELECT owner_id FROM files WHERE id = $1) FOR NO KEY UPDATE",
+        &[ParameterValue::Uuid(id.as_ref().to_owned())],
+    )
+    .await?;
+    Ok(())
+}
+
 /// Deletes a file (its grants go with it, after everyone who held one but
 /// the deleter is told) and returns the storage key of the content it
 /// pointed to at the moment of deletion, which the caller removes; `None`
 /// if it was already gone.
 pub async fn delete(db: &Db, id: &FileId, deletion: &FileEvent<'_>) -> Result<Option<String>, StoreError> {
     db.transaction(async |db| {
-        // The owner's row first, as publishing a file locks it (its usage
-        // update) before the rows a delete reaches (a transformation's
-        // job): one lock order, no deadlock. NO KEY UPDATE, like that
-        // update, leaves the row's key free for foreign-key checks.
-        db.execute(
-            "SELECT 1 FROM users WHERE id = (SELECT owner_id FROM files WHERE id = $1) FOR NO KEY UPDATE",
-            &[ParameterValue::Uuid(id.as_ref().to_owned())],
-        )
-        .await?;
+        lock_owner(db, id).await?;
         deletion.tell_holders(db, "file_deleted", "deleted").await?;
         let row = db
             .row(

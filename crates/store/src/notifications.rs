@@ -5,9 +5,8 @@
 
 use crate::error::StoreError;
 use chrono::NaiveDateTime;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use spin_sdk::pg::{ParameterValue, Row};
-use spindrive_domain::ValidationError;
 use spindrive_domain::time::rfc3339;
 use spindrive_service::db::{Db, column};
 
@@ -37,41 +36,45 @@ pub async fn create(db: &Db, notice: &Notice) -> Result<Option<i64>, StoreError>
     Ok(row.map(|row| column(&row, "id")).transpose()?)
 }
 
-/// Something `actor_id` did to a file, told to others (the actor's name
-/// is read in the same statement).
+/// Something `actor_id` did to a file, told to others. The file's name and
+/// the actor's are read by the statement itself, so they are current.
 pub struct FileEvent<'a> {
     pub file_id: &'a str,
-    pub file_name: &'a str,
     pub actor_id: i64,
 }
 
-/// `kind` for each user `recipients` selects (`$1` the file, `$2` the
-/// actor, `$3` the file's name, `$4` the verb), naming the actor.
+/// Writes `$4` for each id in the `recipient` set the statement's `WITH`
+/// defines (`$1` the file, `$2` the actor, `$3` the verb).
 const TELL: &str = "INSERT INTO notifications (user_id, message, kind, data) \
-     SELECT recipient, format('%s %s “%s”', actor.username, $4::text, $3::text), $5, \
-            jsonb_build_object('file_id', $1::uuid::text, 'file_name', $3::text, \
+     SELECT recipient.id, format('%s %s “%s”', actor.username, $3::text, f.file_name), $4, \
+            jsonb_build_object('file_id', f.id::text, 'file_name', f.file_name, \
                                'by', jsonb_build_object('id', actor.id, 'username', actor.username)) \
-       FROM users actor, ";
+       FROM recipient, files f, users actor WHERE f.id = $1 AND actor.id = $2";
+
+/// Recipients are locked against deletion before anything is written, in
+/// id order, and one being deleted right now is skipped: a notification's
+/// foreign key then never waits on (or fails for) a user mid-deletion,
+/// which would tie this transaction to the deleting one.
+const LOCK_RECIPIENTS: &str = "ORDER BY u.id FOR KEY SHARE OF u SKIP LOCKED";
 
 impl FileEvent<'_> {
-    fn params(&self, verb: &str, kind: &str) -> [ParameterValue; 5] {
+    fn params(&self, verb: &str, kind: &str) -> [ParameterValue; 4] {
         [
             ParameterValue::Uuid(self.file_id.to_owned()),
             ParameterValue::Int64(self.actor_id),
-            ParameterValue::Str(self.file_name.to_owned()),
             ParameterValue::Str(verb.to_owned()),
             ParameterValue::Str(kind.to_owned()),
         ]
     }
 
-    /// Tells everyone who owns or holds a grant on the file, but the
-    /// actor: `kind`, with `verb` ("replaced", "deleted") in the message.
-    /// Before a deletion, which takes the grants with it.
+    /// Tells everyone who owns or holds a grant on the file, but the actor
+    /// and disabled accounts: `kind`, with `verb` ("replaced", "deleted")
+    /// in the message. Before a deletion, which takes the grants with it.
     pub async fn tell_holders(&self, db: &Db, kind: &'static str, verb: &str) -> Result<(), StoreError> {
         db.execute(
             &format!(
-                "{TELL}(SELECT user_id AS recipient FROM permissions WHERE file_id = $1 AND user_id <> $2) holders \
-                 WHERE actor.id = $2"
+                "WITH recipient AS (SELECT u.id FROM permissions p JOIN users u ON u.id = p.user_id \
+                   WHERE p.file_id = $1 AND u.id <> $2 AND NOT u.disabled {LOCK_RECIPIENTS}) {TELL}"
             ),
             &self.params(verb, kind),
         )
@@ -79,14 +82,20 @@ impl FileEvent<'_> {
         Ok(())
     }
 
-    /// Tells the owner (`owner_id`, not the actor) that the actor
-    /// downloaded the file; muted unless they asked for it.
-    pub async fn tell_owner_of_download(&self, db: &Db, owner_id: i64) -> Result<(), StoreError> {
-        let mut params = self.params("downloaded", "file_downloaded").to_vec();
-        params.push(ParameterValue::Int64(owner_id));
+    /// Tells the owner that the actor (someone else) downloaded the file,
+    /// if they asked for it, at most once an hour per file and downloader.
+    pub async fn tell_owner_of_download(&self, db: &Db) -> Result<(), StoreError> {
         db.execute(
-            &format!("{TELL}(SELECT $6::bigint AS recipient) owner WHERE actor.id = $2 AND recipient <> $2"),
-            &params,
+            &format!(
+                "WITH recipient AS (SELECT u.id FROM files owned JOIN users u ON u.id = owned.owner_id \
+                   WHERE owned.id = $1 AND u.id <> $2 AND NOT u.disabled \
+                     AND NOT $4 = ANY (muted_kinds(u.id)) \
+                     AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.user_id = u.id AND n.kind = $4 \
+                           AND n.created_at > (now() AT TIME ZONE 'utc') - interval '1 hour' \
+                           AND n.data->>'file_id' = $1::uuid::text AND n.data->'by'->>'id' = $2::bigint::text) \
+                   {LOCK_RECIPIENTS}) {TELL}"
+            ),
+            &self.params("downloaded", "file_downloaded"),
         )
         .await?;
         Ok(())
@@ -148,7 +157,7 @@ pub async fn feed(
     db.rows(
         &format!(
             "SELECT {COLUMNS} FROM notifications WHERE user_id = $1{unread} \
-             AND ($2::bigint IS NULL OR id < $2) ORDER BY id DESC LIMIT $3"
+             AND id < coalesce($2::bigint, 9223372036854775807) ORDER BY id DESC LIMIT $3"
         ),
         &[
             ParameterValue::Int64(user_id),
@@ -225,39 +234,29 @@ pub async fn settings(db: &Db, user_id: i64) -> Result<Settings, StoreError> {
     })
 }
 
-/// Changes the user's preferences with `change`, one change at a time
-/// (the user's row is held), and returns them.
+/// Records the user's choices (`{"kind": true|false}`, checked by
+/// `notification::check_choices`), merged into those they made before, and
+/// the webhook switch if given; one statement, so concurrent changes each
+/// keep what the other did not touch.
 pub async fn change_settings(
     db: &Db,
     user_id: i64,
-    change: impl FnOnce(Settings) -> Result<Settings, ValidationError>,
+    choices: &Map<String, Value>,
+    webhook_enabled: Option<bool>,
 ) -> Result<Settings, StoreError> {
-    db.transaction(async |db| {
-        db.execute(
-            "SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE",
-            &[ParameterValue::Int64(user_id)],
-        )
-        .await?;
-        let changed = change(settings(db, user_id).await?)?;
-        save_settings(db, user_id, &changed).await?;
-        Ok(changed)
-    })
-    .await
-}
-
-async fn save_settings(db: &Db, user_id: i64, settings: &Settings) -> Result<(), StoreError> {
-    let muted = serde_json::to_vec(&settings.muted_kinds).map_err(StoreError::corrupt)?;
+    let choices = serde_json::to_vec(choices).map_err(StoreError::corrupt)?;
     db.execute(
-        "INSERT INTO notification_settings (user_id, muted_kinds, webhook_enabled) \
-         SELECT $1, coalesce(array_agg(kind), '{}'), $3 FROM jsonb_array_elements_text($2) AS kind \
-         ON CONFLICT (user_id) DO UPDATE SET muted_kinds = EXCLUDED.muted_kinds, \
-             webhook_enabled = EXCLUDED.webhook_enabled, updated_at = (now() AT TIME ZONE 'utc')",
+        "INSERT INTO notification_settings (user_id, choices, webhook_enabled) \
+         VALUES ($1, $2, coalesce($3, true)) \
+         ON CONFLICT (user_id) DO UPDATE SET choices = notification_settings.choices || EXCLUDED.choices, \
+             webhook_enabled = coalesce($3, notification_settings.webhook_enabled), \
+             updated_at = (now() AT TIME ZONE 'utc')",
         &[
             ParameterValue::Int64(user_id),
-            ParameterValue::Jsonb(muted),
-            ParameterValue::Boolean(settings.webhook_enabled),
+            ParameterValue::Jsonb(choices),
+            webhook_enabled.map_or(ParameterValue::DbNull, ParameterValue::Boolean),
         ],
     )
     .await?;
-    Ok(())
+    settings(db, user_id).await
 }
