@@ -57,7 +57,8 @@ fi
 # The sweeps on a schedule (uploads and worker wake-ups also run them), so
 # space from abandoned uploads and deleted files comes back and jobs of a
 # worker that died are retried while the app is idle; then a wake-up for
-# the worker, in case a job's own was lost.
+# each worker, in case a job's or a notification's own was lost, and for
+# webhook retries falling due.
 (
     while sleep 60; do
         UPLOAD_STALE_SECONDS=${SPIN_VARIABLE_UPLOAD_STALE_SECONDS:-600} \
@@ -65,7 +66,8 @@ fi
             TRANSFORM_MAX_ATTEMPTS=${SPIN_VARIABLE_TRANSFORM_MAX_ATTEMPTS:-3} \
             migrations/sweep.sh "$app_url" || echo "sweep failed; retrying in a minute" >&2
         if [[ -n $started_redis ]]; then
-            scripts/redis.sh cli PUBLISH "${SPIN_VARIABLE_TRANSFORM_CHANNEL:-spindrive-transformations}" sweep >/dev/null || true
+            scripts/redis.sh cli PUBLISH "${SPIN_VARIABLE_TRANSFORM_CHANNEL:-spindrive-transformations}" tick >/dev/null || true
+            scripts/redis.sh cli PUBLISH "${SPIN_VARIABLE_NOTIFY_CHANNEL:-spindrive-notifications}" tick >/dev/null || true
         fi
     done
 ) &
@@ -82,4 +84,9 @@ Try it:
   curl -s $base/api/auth/me -H "authorization: Bearer \$TOKEN"
 API description: $base/api/openapi.json
 HELP
-target/release/spindrive-host up --from spin.toml --listen "$listen"
+# Private networks stay blocked unless local webhooks were asked for.
+runtime_config=(--runtime-config-file runtime-config.toml)
+if [[ ${SPIN_VARIABLE_WEBHOOK_ALLOW_PRIVATE_ADDRESSES:-false} == true ]]; then
+    runtime_config=()
+fi
+target/release/spindrive-host up --from spin.toml --listen "$listen" "${runtime_config[@]}"

@@ -5,6 +5,7 @@ use crate::allowed_hosts::AllowedHosts;
 use crate::engine::{self, EngineSettings, EpochTicker};
 use crate::manifest::{HttpHandler, Manifest, StaticResponse};
 use crate::outbound_http::OutboundHttp;
+use crate::outbound_networking::BlockedNetworks;
 use crate::pg::{PgState, PoolSettings, Pools};
 use crate::redis::RedisState;
 use crate::redis::trigger::{RedisComponent, Subscription, subscriptions};
@@ -35,6 +36,8 @@ pub struct InstanceSettings {
     pub request_timeout: Option<Duration>,
     /// Linear-memory limit per instance, in bytes; `None` for no limit.
     pub max_memory: Option<usize>,
+    /// Networks no outbound connection reaches (runtime configuration).
+    pub blocked_networks: Arc<BlockedNetworks>,
 }
 
 impl Default for InstanceSettings {
@@ -45,6 +48,7 @@ impl Default for InstanceSettings {
             idle_timeout: Duration::from_secs(1),
             request_timeout: None,
             max_memory: None,
+            blocked_networks: Arc::default(),
         }
     }
 }
@@ -100,6 +104,7 @@ impl HandlerState for ComponentInstances {
             outbound_http: OutboundHttp {
                 component_id: self.component_id.clone(),
                 allowed_hosts: self.allowed_hosts.clone(),
+                blocked_networks: self.settings.blocked_networks.clone(),
             },
             variables: self.variables.clone(),
             pg: PgState::new(

@@ -16,12 +16,16 @@ pub mod engine;
 pub mod manifest;
 /// `wasi:http` outbound requests, checked against the allow-list.
 pub mod outbound_http;
+/// Networks outbound connections may not reach (`block_networks`).
+pub mod outbound_networking;
 /// `spin:postgres`: pooled connections, Spin's value mapping.
 pub mod pg;
 /// `spin:redis`: outbound connections and the Redis trigger.
 pub mod redis;
 /// Spin's HTTP routing rules; pure, no I/O.
 pub mod routes;
+/// Spin's runtime configuration file (`--runtime-config-file`).
+pub mod runtime_config;
 /// The HTTP server: well-known paths, Spin headers, access log, shutdown.
 pub mod server;
 /// The startup banner.

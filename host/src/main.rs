@@ -6,6 +6,7 @@ use spindrive_host::app::{App, InstanceSettings};
 use spindrive_host::engine::EngineSettings;
 use spindrive_host::manifest::Manifest;
 use spindrive_host::pg::PoolSettings;
+use spindrive_host::runtime_config::RuntimeConfig;
 use spindrive_host::variables::Resolver;
 use spindrive_host::{redis, server, startup};
 use std::net::SocketAddr;
@@ -106,6 +107,11 @@ struct UpArgs {
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pg_connect_timeout: Duration,
 
+    /// Spin's runtime configuration (TOML); this host implements its
+    /// `[outbound_networking] block_networks`.
+    #[arg(long, value_name = "FILE")]
+    runtime_config_file: Option<PathBuf>,
+
     /// Log lines as JSON objects instead of text.
     #[arg(long)]
     json_logs: bool,
@@ -134,12 +140,17 @@ async fn up(args: UpArgs) -> Result<()> {
         request_timeout: args.request_timeout,
         cache_dir,
     };
+    let runtime_config = match &args.runtime_config_file {
+        Some(path) => RuntimeConfig::load(path)?,
+        None => RuntimeConfig::default(),
+    };
     let instance_settings = InstanceSettings {
         max_reuse: args.max_instance_reuse_count.max(1),
         max_concurrent_reuse: args.max_instance_concurrent_reuse_count.max(1),
         idle_timeout: args.idle_instance_timeout,
         request_timeout: args.request_timeout,
         max_memory: args.max_instance_memory,
+        blocked_networks: Arc::new(runtime_config.blocked_networks()?),
     };
     let pool_settings = PoolSettings {
         max_size: args.pg_pool_size.max(1),

@@ -133,6 +133,26 @@ impl TestApp {
         self.call(Method::DELETE, &path, Some(token), None).await.0
     }
 
+    /// Publishes `message` `times` times on the app's wake-up channel of
+    /// `kind` (`transform`, `notify`), as Redis would deliver duplicate or
+    /// stray wake-ups.
+    pub async fn wake(&self, kind: &str, message: &str, times: usize) {
+        let channel = format!("{kind}-{}", self.db.name);
+        let mut redis = redis::Client::open(spindrive_testkit::shared_redis_url().unwrap())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        for _ in 0..times {
+            let _: i64 = redis::cmd("PUBLISH")
+                .arg(&channel)
+                .arg(message)
+                .query_async(&mut redis)
+                .await
+                .unwrap();
+        }
+    }
+
     /// Runs SQL in the app's database.
     pub fn sql(&self, sql: &str) -> String {
         self.db.psql(sql).expect("psql")

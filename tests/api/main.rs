@@ -15,3 +15,4 @@ mod scripts;
 mod sharing;
 mod text;
 mod transformations;
+mod webhooks;

@@ -7,8 +7,8 @@ use futures::StreamExt;
 use image::{DynamicImage, GenericImageView, Rgb, RgbImage, Rgba, RgbaImage};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use spindrive_testkit::RssSampler;
 use spindrive_testkit::images::{encoded, jpeg_with_orientation, png_claiming};
-use spindrive_testkit::{RssSampler, shared_redis_url};
 use std::time::{Duration, Instant};
 
 fn gradient(width: u32, height: u32) -> DynamicImage {
@@ -367,25 +367,6 @@ async fn bad_requests_are_refused_and_bad_images_fail_with_a_reason() {
     );
 }
 
-/// Publishes `message` on the app's queue channel `times` times, as Redis
-/// would deliver duplicate or stray wake-ups.
-async fn wake_worker(app: &TestApp, message: &str, times: usize) {
-    let channel = format!("transform-{}", app.db.name);
-    let mut redis = redis::Client::open(shared_redis_url().unwrap())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    for _ in 0..times {
-        let _: i64 = redis::cmd("PUBLISH")
-            .arg(&channel)
-            .arg(message)
-            .query_async(&mut redis)
-            .await
-            .unwrap();
-    }
-}
-
 #[tokio::test]
 async fn a_job_runs_only_while_its_requester_may_read_the_source() {
     let app = spawn_app();
@@ -399,7 +380,7 @@ async fn a_job_runs_only_while_its_requester_may_read_the_source() {
          VALUES ('{id}', '{photo}', {}, 'thumbnail', '{{\"size\": 8}}')",
         bob.id
     ));
-    wake_worker(&app, id, 1).await;
+    app.wake("transform", id, 1).await;
     let failed = app.finished(&bob, &json!({ "id": id })).await;
     assert_eq!(failed["status"], "failed");
     assert_eq!(
@@ -415,7 +396,7 @@ async fn duplicate_wake_ups_run_a_job_once() {
     let ada = app.user("ada").await;
     let photo = app.upload_png(&ada, "photo.png", 600, 400).await;
     let job = app.accepted(&ada, &photo, "thumbnail", json!({"size": 64})).await;
-    wake_worker(&app, job["id"].as_str().unwrap(), 20).await;
+    app.wake("transform", job["id"].as_str().unwrap(), 20).await;
     let done = app.finished(&ada, &job).await;
     assert_eq!(done["attempts"], 1, "{done}");
     // Let every duplicate be handled, then count results.

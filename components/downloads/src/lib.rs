@@ -17,6 +17,7 @@ use spin_sdk::http_service;
 use spindrive_domain::download::{self, ByteRange};
 use spindrive_domain::file::Level;
 use spindrive_service::auth::authenticated;
+use spindrive_service::queue::announce_deliveries;
 use spindrive_service::response::{BoxError, Reply, empty, json};
 use spindrive_service::router::Route;
 use spindrive_service::{ApiError, Caller, Config, Ctx, Db};
@@ -147,7 +148,7 @@ async fn download(ctx: &Ctx, with_body: bool) -> Result<Reply, ApiError> {
             );
         }
     }
-    drop(db);
+    announce_deliveries(db).await;
     if with_body && end > start {
         *reply.body_mut() = content_stream(ctx.config.clone(), file, start, end);
     }
@@ -217,6 +218,7 @@ async fn replace(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let replaced = files::visible(&db, caller, &file.id)
         .await?
         .ok_or_else(|| ApiError::not_found("file"))?;
+    announce_deliveries(db).await;
     let mut reply = json(&replaced.to_json());
     reply
         .headers_mut()

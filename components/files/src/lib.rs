@@ -15,6 +15,7 @@ use spindrive_domain::file::{FileId, FileName, Level};
 use spindrive_domain::paging;
 use spindrive_service::Caller;
 use spindrive_service::auth::authenticated;
+use spindrive_service::queue::announce_deliveries;
 use spindrive_service::response::{created, json, no_content, with_location};
 use spindrive_service::router::Route;
 use spindrive_service::{ApiError, Ctx, Db, Reply};
@@ -220,5 +221,6 @@ async fn delete(ctx: &Ctx) -> Result<Reply, ApiError> {
         .await?
         .ok_or_else(|| ApiError::not_found("file"))?;
     content::remove_released(&db, &storage_key).await?;
+    announce_deliveries(db).await;
     Ok(no_content())
 }

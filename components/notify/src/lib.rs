@@ -2,7 +2,9 @@
 //! of what happened to their files, newest first, and their preferences
 //! (which kinds they are told about). Notifications are created by the
 //! services whose changes they tell about, in the same transaction, with
-//! the store's one function; a user only ever sees their own.
+//! the store's one function; a user only ever sees their own. A user may
+//! register one webhook endpoint: the deliverer (`notify-worker`) then
+//! sends each new notification to it, signed.
 
 use http::Method;
 use serde::Deserialize;
@@ -12,11 +14,14 @@ use spin_sdk::http_service;
 use spindrive_domain::ValidationError;
 use spindrive_domain::notification;
 use spindrive_domain::paging;
+use spindrive_domain::webhook::{self as hook, Secret};
 use spindrive_service::auth::authenticated;
+use spindrive_service::notify_config::private_webhooks_allowed;
 use spindrive_service::response::{json, no_content};
 use spindrive_service::router::Route;
 use spindrive_service::{ApiError, Ctx, Reply};
 use spindrive_store::notifications::{self, Settings};
+use spindrive_store::webhooks;
 
 #[derive(Clone, Copy)]
 enum Endpoint {
@@ -25,6 +30,9 @@ enum Endpoint {
     MarkAllRead,
     Preferences,
     ChangePreferences,
+    Webhook,
+    RegisterWebhook,
+    RemoveWebhook,
 }
 
 const ROUTES: &[Route<Endpoint>] = &[
@@ -40,6 +48,17 @@ const ROUTES: &[Route<Endpoint>] = &[
         "/api/notifications/preferences",
         Endpoint::ChangePreferences,
     ),
+    (Method::GET, "/api/notifications/webhook", Endpoint::Webhook),
+    (
+        Method::PUT,
+        "/api/notifications/webhook",
+        Endpoint::RegisterWebhook,
+    ),
+    (
+        Method::DELETE,
+        "/api/notifications/webhook",
+        Endpoint::RemoveWebhook,
+    ),
     (Method::POST, "/api/notifications/:id/read", Endpoint::MarkRead),
 ];
 
@@ -51,6 +70,9 @@ async fn handle(request: Request) -> impl IntoResponse {
         Endpoint::MarkAllRead => mark_all_read(&ctx).await,
         Endpoint::Preferences => preferences(&ctx).await,
         Endpoint::ChangePreferences => change_preferences(&mut ctx).await,
+        Endpoint::Webhook => webhook(&ctx).await,
+        Endpoint::RegisterWebhook => register_webhook(&mut ctx).await,
+        Endpoint::RemoveWebhook => remove_webhook(&ctx).await,
     })
     .await
 }
@@ -128,4 +150,44 @@ async fn change_preferences(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let settings =
         notifications::change_settings(&db, caller.id, &change.kinds, change.webhook_enabled).await?;
     Ok(json(&preferences_json(&settings)))
+}
+
+async fn webhook(ctx: &Ctx) -> Result<Reply, ApiError> {
+    let (db, caller) = authenticated(ctx).await?;
+    let endpoint = webhooks::get(&db, caller.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("webhook"))?;
+    Ok(json(&endpoint.to_json()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhookRegistration {
+    url: String,
+    /// `whsec_…`; generated when left out.
+    secret: Option<String>,
+}
+
+/// `PUT /api/notifications/webhook`: registers (or replaces) the caller's
+/// endpoint. The signing secret is in this answer only.
+async fn register_webhook(ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    let registration: WebhookRegistration = ctx.json().await?;
+    let url = hook::parse_url(&registration.url, private_webhooks_allowed().await?)?;
+    let secret = match &registration.secret {
+        Some(given) => Secret::parse(given)?,
+        None => Secret::generate(),
+    };
+    let (db, caller) = authenticated(ctx).await?;
+    let endpoint = webhooks::register(&db, caller.id, url.as_str(), &secret).await?;
+    let mut reply = endpoint.to_json();
+    reply["secret"] = secret.reveal().into();
+    Ok(json(&reply))
+}
+
+/// `DELETE /api/notifications/webhook`: what still waited for it is
+/// delivered by being in the feed.
+async fn remove_webhook(ctx: &Ctx) -> Result<Reply, ApiError> {
+    let (db, caller) = authenticated(ctx).await?;
+    webhooks::remove(&db, caller.id).await?;
+    Ok(no_content())
 }

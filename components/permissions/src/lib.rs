@@ -13,6 +13,7 @@ use spindrive_domain::ValidationError;
 use spindrive_domain::account::Username;
 use spindrive_domain::file::{FileId, Level};
 use spindrive_service::auth::authenticated;
+use spindrive_service::queue::announce_deliveries;
 use spindrive_service::response::{json, json_with_status, no_content};
 use spindrive_service::router::Route;
 use spindrive_service::{ApiError, Caller, Ctx, Db, Reply};
@@ -121,6 +122,7 @@ async fn grant(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     }
     let sharing = sharing(&db, caller, &file).await?;
     let (grant, created) = permissions::grant(&db, &sharing, grantee.id, level).await?;
+    announce_deliveries(db).await;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -149,6 +151,7 @@ async fn change(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let (db, caller, file) = shareable_file(ctx).await?;
     let sharing = sharing(&db, caller, &file).await?;
     let grant = permissions::change(&db, &sharing, user_id, level).await?;
+    announce_deliveries(db).await;
     Ok(json(&grant.to_json()))
 }
 
@@ -160,6 +163,7 @@ async fn revoke(ctx: &Ctx) -> Result<Reply, ApiError> {
     }
     let sharing = sharing(&db, caller, &file).await?;
     permissions::revoke(&db, &sharing, user_id).await?;
+    announce_deliveries(db).await;
     Ok(no_content())
 }
 

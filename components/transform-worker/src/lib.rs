@@ -13,6 +13,7 @@ use spindrive_domain::transform::{TextExtraction, Transformation};
 use spindrive_imaging::{ImagingError, Limits};
 use spindrive_ocr::OcrError;
 use spindrive_pdftext::PdfError;
+use spindrive_service::queue::announce_deliveries;
 use spindrive_service::{ApiError, Caller, Config, Db, TransformConfig};
 use spindrive_store::content::{self, ContentReader};
 use spindrive_store::error::StoreError;
@@ -115,6 +116,13 @@ impl From<spindrive_service::db::DbError> for Failure {
     }
 }
 
+/// Fails the job (telling its requester).
+async fn fail(db: Db, claim: &Claim, message: &str) -> Result<(), StoreError> {
+    let failed = jobs::fail(&db, claim, message).await;
+    announce_deliveries(db).await;
+    failed
+}
+
 /// Runs one claimed job and records how it ended; `false` when our side
 /// failed.
 async fn run(config: &Config, settings: &TransformConfig, claim: &Claim) -> bool {
@@ -123,7 +131,7 @@ async fn run(config: &Config, settings: &TransformConfig, claim: &Claim) -> bool
     let recorded = match outcome {
         Ok(()) => Ok(()),
         Err(Failure::Job(message)) => match Db::connect(config).await {
-            Ok(db) => jobs::fail(&db, claim, &message).await,
+            Ok(db) => fail(db, claim, &message).await,
             Err(error) => Err(error.into()),
         },
         Err(Failure::System(error)) => {
@@ -133,7 +141,7 @@ async fn run(config: &Config, settings: &TransformConfig, claim: &Claim) -> bool
             );
             match Db::connect(config).await {
                 Ok(db) if claim.attempts >= settings.max_attempts => {
-                    jobs::fail(&db, claim, "the service failed repeatedly; try again later").await
+                    fail(db, claim, "the service failed repeatedly; try again later").await
                 }
                 Ok(db) => jobs::release(&db, claim).await,
                 Err(error) => Err(error.into()),
@@ -218,6 +226,7 @@ async fn transform(config: &Config, settings: &TransformConfig, claim: &Claim) -
         },
     )
     .await;
+    announce_deliveries(db).await;
     match published {
         Ok(_) => Ok(()),
         // Finished elsewhere (the source deleted meanwhile, or a lease

@@ -12,6 +12,7 @@ use spindrive_domain::file::Level;
 use spindrive_domain::paging;
 use spindrive_domain::transform::{JobStatus, Transformation};
 use spindrive_service::auth::authenticated;
+use spindrive_service::queue::Queue;
 use spindrive_service::response::{json, json_with_status, with_location};
 use spindrive_service::router::Route;
 use spindrive_service::{ApiError, Ctx, Db, Reply, TransformConfig};
@@ -64,53 +65,20 @@ async fn create(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     // Without the queue no worker would ever run the job: say so now
     // rather than accept work that waits for Redis to come back. (No
     // database connection is held while Redis is reached.)
-    let queue = Queue::open(&settings).await.ok_or_else(|| {
-        ApiError::unavailable(
-            "transformations_unavailable",
-            "transformations are paused: their queue is unreachable; retry later",
-        )
-    })?;
+    let queue = Queue::open(&settings.redis, &settings.channel)
+        .await
+        .ok_or_else(|| {
+            ApiError::unavailable(
+                "transformations_unavailable",
+                "transformations are paused: their queue is unreachable; retry later",
+            )
+        })?;
     let db = Db::connect(&ctx.config).await?;
     let job = jobs::create(&db, caller.id, &id, &transformation, settings.max_active_jobs).await?;
     drop(db);
-    queue.announce(&job).await;
+    queue.announce(job.id.as_bytes()).await;
     let reply = json_with_status(StatusCode::ACCEPTED, &job.to_json());
     with_location(reply, &format!("/api/transformations/{}", job.id))
-}
-
-/// The channel that wakes the worker.
-struct Queue {
-    connection: spin_sdk::redis::Connection,
-    channel: String,
-}
-
-impl Queue {
-    async fn open(settings: &TransformConfig) -> Option<Self> {
-        let opened = match settings.redis_url() {
-            Ok(url) => spin_sdk::redis::Connection::open(url)
-                .await
-                .map_err(|e| format!("{e:?}")),
-            Err(error) => Err(format!("{error:?}")),
-        };
-        match opened {
-            Ok(connection) => Some(Queue {
-                connection,
-                channel: settings.channel.clone(),
-            }),
-            Err(error) => {
-                eprintln!("the transformation queue (Redis) is unreachable: {error}");
-                None
-            }
-        }
-    }
-
-    /// Wakes a worker for `job`. The row is the truth: a lost wake-up only
-    /// delays the job until the next one.
-    async fn announce(&self, job: &Job) {
-        if let Err(error) = self.connection.publish(&self.channel, job.id.as_bytes()).await {
-            eprintln!("job {} not announced: {error:?}", job.id);
-        }
-    }
 }
 
 /// `?status=` and `?limit=` of a list (`?cursor=` is read by `list`).
@@ -167,8 +135,11 @@ async fn one(ctx: &Ctx) -> Result<Reply, ApiError> {
         .ok_or_else(|| ApiError::not_found("transformation"))?;
     let wake = job.stalled && jobs::wake_due(&db, &job).await?;
     drop(db);
-    if wake && let Some(queue) = Queue::open(&TransformConfig::load().await?).await {
-        queue.announce(&job).await;
+    if wake {
+        let settings = TransformConfig::load().await?;
+        if let Some(queue) = Queue::open(&settings.redis, &settings.channel).await {
+            queue.announce(job.id.as_bytes()).await;
+        }
     }
     Ok(json(&job.to_json()))
 }

@@ -28,5 +28,7 @@ pub mod time;
 pub mod token;
 /// Transformations: types, parameters, result names, job states.
 pub mod transform;
+/// Webhooks: endpoints, signing secrets, signatures, retries.
+pub mod webhook;
 
 pub use error::ValidationError;

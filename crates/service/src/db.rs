@@ -10,6 +10,9 @@ use spin_sdk::pg::{self, Connection, Decode, ParameterValue, Row};
 /// A request's database connection.
 pub struct Db {
     connection: Connection,
+    /// Set when a statement wrote a notification that waits for webhook
+    /// delivery, so the caller wakes the deliverer once done.
+    deliveries_due: std::sync::atomic::AtomicBool,
 }
 
 /// A failed statement, and whether the database itself was unavailable.
@@ -86,7 +89,12 @@ impl Db {
         let open = std::pin::pin!(Connection::open(config.db_address()));
         let deadline = std::pin::pin!(spin_sdk::time::sleep(config.db_checkout_timeout));
         let error = match futures::future::select(open, deadline).await {
-            Either::Left((Ok(connection), _)) => return Ok(Db { connection }),
+            Either::Left((Ok(connection), _)) => {
+                return Ok(Db {
+                    connection,
+                    deliveries_due: std::sync::atomic::AtomicBool::new(false),
+                });
+            }
             Either::Left((Err(error), _)) => error,
             Either::Right(_) => pg::Error::PgError(pg::PgError::ConnectionFailed(format!(
                 "no pooled connection free within {:?}",
@@ -167,6 +175,18 @@ impl Db {
     pub async fn execute(&self, sql: &str, params: &[ParameterValue]) -> Result<u64, DbError> {
         let affected = self.connection.execute(sql, params.to_vec()).await;
         self.checked(affected).await
+    }
+
+    /// Records that a notification written here waits for the deliverer.
+    pub fn note_deliveries_due(&self) {
+        self.deliveries_due
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether a notification written here waits for the deliverer (even
+    /// if its transaction rolled back: a needless wake-up finds nothing).
+    pub fn deliveries_due(&self) -> bool {
+        self.deliveries_due.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Runs `work` in a transaction that is always finished: committed if

@@ -11,6 +11,10 @@ pub mod config;
 pub mod db;
 /// `{"error":{"code","message"}}` with the matching status.
 pub mod error;
+/// Webhook settings: registration policy, the deliverer's lease and retries.
+pub mod notify_config;
+/// Redis channels that wake background components.
+pub mod queue;
 /// Request parsing: path parameters, query strings, size-limited JSON.
 pub mod request;
 /// JSON and empty responses.

@@ -5,12 +5,11 @@
 
 use crate::config::{get, number};
 use crate::error::ApiError;
+use crate::queue::RedisAddress;
 
 #[derive(Clone)]
 pub struct TransformConfig {
-    redis_host: String,
-    redis_port: String,
-    redis_password: String,
+    pub redis: RedisAddress,
     /// The Redis channel that wakes the worker.
     pub channel: String,
     /// How long a claimed job may run before another worker may retry it.
@@ -27,13 +26,10 @@ pub struct TransformConfig {
     pub ocr_models: String,
 }
 
-/// Everything but the Redis password.
 impl std::fmt::Debug for TransformConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TransformConfig")
-            .field("redis_host", &self.redis_host)
-            .field("redis_port", &self.redis_port)
-            .field("redis_password", &"<redacted>")
+            .field("redis", &self.redis)
             .field("channel", &self.channel)
             .field("lease_seconds", &self.lease_seconds)
             .field("max_attempts", &self.max_attempts)
@@ -50,9 +46,7 @@ impl TransformConfig {
             return Ok(config.clone());
         }
         let config = TransformConfig {
-            redis_host: get("redis_host").await?,
-            redis_port: get("redis_port").await?,
-            redis_password: get("redis_password").await?,
+            redis: RedisAddress::load().await?,
             channel: get("transform_channel").await?,
             lease_seconds: number("transform_lease_seconds").await?,
             max_attempts: number("transform_max_attempts").await?,
@@ -64,16 +58,5 @@ impl TransformConfig {
             ocr_models: get("transform_ocr_models").await?,
         };
         Ok(LOADED.get_or_init(|| config).clone())
-    }
-
-    /// `redis://:<password>@host:port`, the password percent-encoded.
-    pub fn redis_url(&self) -> Result<String, ApiError> {
-        let mut url = url::Url::parse(&format!("redis://{}:{}", self.redis_host, self.redis_port))
-            .map_err(|e| ApiError::internal(format!("variables redis_host/redis_port: {e}")))?;
-        if !self.redis_password.is_empty() {
-            url.set_password(Some(&self.redis_password))
-                .map_err(|()| ApiError::internal("variable redis_password cannot be put in a URL"))?;
-        }
-        Ok(url.into())
     }
 }

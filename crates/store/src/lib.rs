@@ -21,3 +21,5 @@ pub mod search;
 pub mod sessions;
 /// Accounts.
 pub mod users;
+/// Webhook endpoints, and deliveries claimed under a lease, finished once.
+pub mod webhooks;

@@ -18,13 +18,15 @@ pub struct Notice {
     pub data: Value,
 }
 
-/// Creates a pending notification; its id, or `None` when the recipient
-/// muted its kind.
+/// Creates a notification; its id, or `None` when the recipient muted its
+/// kind. It waits for the webhook deliverer (`pending`, noted on `db` so
+/// the caller wakes it) when the recipient has an active endpoint.
 pub async fn create(db: &Db, notice: &Notice) -> Result<Option<i64>, StoreError> {
     let data = serde_json::to_vec(&notice.data).map_err(StoreError::corrupt)?;
     let row = db
         .row(
-            "INSERT INTO notifications (user_id, message, kind, data) VALUES ($1, $2, $3, $4) RETURNING id",
+            "INSERT INTO notifications (user_id, message, kind, data) VALUES ($1, $2, $3, $4) \
+             RETURNING id, status = 'pending' AS awaits_webhook",
             &[
                 ParameterValue::Int64(notice.user_id),
                 ParameterValue::Str(notice.message.clone()),
@@ -33,7 +35,11 @@ pub async fn create(db: &Db, notice: &Notice) -> Result<Option<i64>, StoreError>
             ],
         )
         .await?;
-    Ok(row.map(|row| column(&row, "id")).transpose()?)
+    let Some(row) = row else { return Ok(None) };
+    if column::<bool>(&row, "awaits_webhook")? {
+        db.note_deliveries_due();
+    }
+    Ok(Some(column(&row, "id")?))
 }
 
 /// Something `actor_id` did to a file, told to others. The file's name and
@@ -44,12 +50,14 @@ pub struct FileEvent<'a> {
 }
 
 /// Writes `$4` for each id in the `recipient` set the statement's `WITH`
-/// defines (`$1` the file, `$2` the actor, `$3` the verb).
-const TELL: &str = "INSERT INTO notifications (user_id, message, kind, data) \
+/// defines (`$1` the file, `$2` the actor, `$3` the verb), and counts the
+/// rows that wait for a webhook.
+const TELL: &str = "told AS (INSERT INTO notifications (user_id, message, kind, data) \
      SELECT recipient.id, format('%s %s “%s”', actor.username, $3::text, f.file_name), $4, \
             jsonb_build_object('file_id', f.id::text, 'file_name', f.file_name, \
                                'by', jsonb_build_object('id', actor.id, 'username', actor.username)) \
-       FROM recipient, files f, users actor WHERE f.id = $1 AND actor.id = $2";
+       FROM recipient, files f, users actor WHERE f.id = $1 AND actor.id = $2 RETURNING status) \
+     SELECT count(*) FILTER (WHERE status = 'pending') AS awaiting FROM told";
 
 /// Recipients are locked against deletion before anything is written, in
 /// id order, and one being deleted right now is skipped: a notification's
@@ -58,46 +66,49 @@ const TELL: &str = "INSERT INTO notifications (user_id, message, kind, data) \
 const LOCK_RECIPIENTS: &str = "ORDER BY u.id FOR KEY SHARE OF u SKIP LOCKED";
 
 impl FileEvent<'_> {
-    fn params(&self, verb: &str, kind: &str) -> [ParameterValue; 4] {
-        [
-            ParameterValue::Uuid(self.file_id.to_owned()),
-            ParameterValue::Int64(self.actor_id),
-            ParameterValue::Str(verb.to_owned()),
-            ParameterValue::Str(kind.to_owned()),
-        ]
-    }
-
     /// Tells everyone who owns or holds a grant on the file, but the actor
     /// and disabled accounts: `kind`, with `verb` ("replaced", "deleted")
     /// in the message. Before a deletion, which takes the grants with it.
     pub async fn tell_holders(&self, db: &Db, kind: &'static str, verb: &str) -> Result<(), StoreError> {
-        db.execute(
-            &format!(
-                "WITH recipient AS (SELECT u.id FROM permissions p JOIN users u ON u.id = p.user_id \
-                   WHERE p.file_id = $1 AND u.id <> $2 AND NOT u.disabled {LOCK_RECIPIENTS}) {TELL}"
-            ),
-            &self.params(verb, kind),
-        )
-        .await?;
-        Ok(())
+        let recipients = format!(
+            "SELECT u.id FROM permissions p JOIN users u ON u.id = p.user_id \
+               WHERE p.file_id = $1 AND u.id <> $2 AND NOT u.disabled {LOCK_RECIPIENTS}"
+        );
+        self.tell(db, &recipients, verb, kind).await
     }
 
     /// Tells the owner that the actor (someone else) downloaded the file,
     /// if they asked for it, at most once an hour per file and downloader.
     pub async fn tell_owner_of_download(&self, db: &Db) -> Result<(), StoreError> {
-        db.execute(
-            &format!(
-                "WITH recipient AS (SELECT u.id FROM files owned JOIN users u ON u.id = owned.owner_id \
-                   WHERE owned.id = $1 AND u.id <> $2 AND NOT u.disabled \
-                     AND NOT $4 = ANY (muted_kinds(u.id)) \
-                     AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.user_id = u.id AND n.kind = $4 \
-                           AND n.created_at > (now() AT TIME ZONE 'utc') - interval '1 hour' \
-                           AND n.data->>'file_id' = $1::uuid::text AND n.data->'by'->>'id' = $2::bigint::text) \
-                   {LOCK_RECIPIENTS}) {TELL}"
-            ),
-            &self.params("downloaded", "file_downloaded"),
-        )
-        .await?;
+        let recipients = format!(
+            "SELECT u.id FROM files owned JOIN users u ON u.id = owned.owner_id \
+               WHERE owned.id = $1 AND u.id <> $2 AND NOT u.disabled \
+                 AND NOT $4 = ANY (muted_kinds(u.id)) \
+                 AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.user_id = u.id AND n.kind = $4 \
+                       AND n.created_at > (now() AT TIME ZONE 'utc') - interval '1 hour' \
+                       AND n.data->>'file_id' = $1::uuid::text AND n.data->'by'->>'id' = $2::bigint::text) \
+               {LOCK_RECIPIENTS}"
+        );
+        self.tell(db, &recipients, "downloaded", "file_downloaded").await
+    }
+
+    /// Tells each of `recipients` (a query of user ids).
+    async fn tell(&self, db: &Db, recipients: &str, verb: &str, kind: &str) -> Result<(), StoreError> {
+        let row = db
+            .row(
+                &format!("WITH recipient AS ({recipients}), {TELL}"),
+                &[
+                    ParameterValue::Uuid(self.file_id.to_owned()),
+                    ParameterValue::Int64(self.actor_id),
+                    ParameterValue::Str(verb.to_owned()),
+                    ParameterValue::Str(kind.to_owned()),
+                ],
+            )
+            .await?
+            .ok_or_else(|| StoreError::corrupt("count returned no row"))?;
+        if column::<i64>(&row, "awaiting")? > 0 {
+            db.note_deliveries_due();
+        }
         Ok(())
     }
 }
@@ -110,11 +121,15 @@ pub struct Notification {
     pub message: String,
     pub data: Value,
     pub status: String,
+    /// Webhook sends so far, and why the last one failed.
+    pub attempts: i32,
+    pub last_error: Option<String>,
     pub read_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
 }
 
-const COLUMNS: &str = "id, kind, message, data::text AS data, status, read_at, created_at";
+const COLUMNS: &str =
+    "id, kind, message, data::text AS data, status, attempts, last_error, read_at, created_at";
 
 impl Notification {
     fn from_row(row: &Row) -> Result<Self, StoreError> {
@@ -125,6 +140,8 @@ impl Notification {
             message: column(row, "message")?,
             data: serde_json::from_str(&data).map_err(StoreError::corrupt)?,
             status: column(row, "status")?,
+            attempts: column(row, "attempts")?,
+            last_error: column(row, "last_error")?,
             read_at: column(row, "read_at")?,
             created_at: column(row, "created_at")?,
         })
@@ -139,6 +156,8 @@ impl Notification {
             "read": self.read_at.is_some(),
             "read_at": self.read_at.map(rfc3339),
             "delivery": self.status,
+            "delivery_attempts": self.attempts,
+            "delivery_error": self.last_error,
             "created_at": rfc3339(self.created_at),
         })
     }

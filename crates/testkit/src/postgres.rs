@@ -85,7 +85,7 @@ pub fn migrate(url: &str) -> Result<()> {
 }
 
 /// A host serving the product's spin.toml against `db` (migrated first)
-/// and the run's shared Redis, on a queue channel of the test's own.
+/// and the run's shared Redis, on wake-up channels of the test's own.
 pub fn app_host(db: &TestDatabase) -> Result<super::HostBuilder> {
     app_host_with_redis(db, &super::redis::shared_redis_url()?)
 }
@@ -116,6 +116,7 @@ pub fn app_host_with_redis(db: &TestDatabase, redis_url: &str) -> Result<super::
         ),
         ("redis_password", text(redis.password())),
         ("transform_channel", format!("transform-{}", db.name)),
+        ("notify_channel", format!("notify-{}", db.name)),
     ];
     let root = super::workspace_root();
     let mut builder = super::HostBuilder::new(super::host_binary(), root.join("spin.toml"));
