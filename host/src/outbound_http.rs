@@ -108,9 +108,11 @@ async fn send_checked(
     let connect_timeout = timeout(|o| o.connect_timeout);
     let first_byte_timeout = timeout(|o| o.first_byte_timeout);
 
-    let addresses = blocked
-        .resolve(host, port)
+    // Resolving, connecting and the TLS handshake share the connect timeout.
+    let deadline = tokio::time::Instant::now() + connect_timeout;
+    let addresses = tokio::time::timeout_at(deadline, blocked.resolve(host, port))
         .await
+        .map_err(|_| P3ErrorCode::ConnectionTimeout)?
         .map_err(|unreachable| match unreachable {
             Unreachable::Blocked => P3ErrorCode::DestinationIpProhibited,
             Unreachable::NotFound(_) => P3ErrorCode::DnsError(p3::bindings::http::types::DnsErrorPayload {
@@ -118,10 +120,14 @@ async fn send_checked(
                 info_code: Some(0),
             }),
         })?;
-    let stream = tokio::time::timeout(connect_timeout, TcpStream::connect(&addresses[..]))
+    let stream = tokio::time::timeout_at(deadline, TcpStream::connect(&addresses[..]))
         .await
         .map_err(|_| P3ErrorCode::ConnectionTimeout)?
-        .map_err(|_| P3ErrorCode::ConnectionRefused)?;
+        .map_err(|error| match error.kind() {
+            std::io::ErrorKind::TimedOut => P3ErrorCode::ConnectionTimeout,
+            std::io::ErrorKind::ConnectionRefused => P3ErrorCode::ConnectionRefused,
+            _ => P3ErrorCode::DestinationUnavailable,
+        })?;
 
     *request.uri_mut() = uri.path_and_query().map_or_else(
         || http::Uri::from_static("/"),
@@ -132,13 +138,13 @@ async fn send_checked(
             rustls::pki_types::ServerName::try_from(host.trim_start_matches('[').trim_end_matches(']'))
                 .map_err(|_| P3ErrorCode::HttpRequestUriInvalid)?
                 .to_owned();
-        let stream = tokio::time::timeout(connect_timeout, tls_connector().connect(server_name, stream))
+        let stream = tokio::time::timeout_at(deadline, tls_connector().connect(server_name, stream))
             .await
             .map_err(|_| P3ErrorCode::ConnectionTimeout)?
             .map_err(|_| P3ErrorCode::TlsProtocolError)?;
-        exchange(stream, request, connect_timeout, first_byte_timeout).await?
+        exchange(stream, request, first_byte_timeout).await?
     } else {
-        exchange(stream, request, connect_timeout, first_byte_timeout).await?
+        exchange(stream, request, first_byte_timeout).await?
     };
     Ok((response, io))
 }
@@ -161,36 +167,38 @@ fn tls_connector() -> tokio_rustls::TlsConnector {
     tokio_rustls::TlsConnector::from(config.clone())
 }
 
-/// One HTTP/1.1 exchange on `stream`. The connection is driven by its own
-/// task; the returned future reports how it ended.
+/// One HTTP/1.1 exchange on `stream`: the connection is driven while the
+/// response head is awaited, then by the returned future, which wasmtime
+/// polls while the guest reads the body and drops (closing the socket)
+/// when the guest is done with the response.
 async fn exchange<S>(
     stream: S,
     request: http::Request<P3Body>,
-    connect_timeout: Duration,
     first_byte_timeout: Duration,
 ) -> Result<(http::Response<P3Body>, P3Io), P3ErrorCode>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
 {
-    let (mut sender, connection) = tokio::time::timeout(
-        connect_timeout,
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)),
-    )
-    .await
-    .map_err(|_| P3ErrorCode::ConnectionTimeout)?
-    .map_err(P3ErrorCode::from_hyper_request_error)?;
-    let driver = tokio::spawn(connection);
-    let response = tokio::time::timeout(first_byte_timeout, sender.send_request(request))
-        .await
-        .map_err(|_| P3ErrorCode::ConnectionReadTimeout)?
-        .map_err(P3ErrorCode::from_hyper_request_error)?;
-    let io: P3Io = Box::new(async move {
-        match driver.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(error)) => Err(response_error(&error)),
-            Err(_) => Err(P3ErrorCode::ConnectionTerminated),
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(P3ErrorCode::from_hyper_request_error)?;
+    let mut connection = Box::pin(connection);
+    let response = tokio::time::timeout(first_byte_timeout, async {
+        let send = sender.send_request(request);
+        tokio::pin!(send);
+        tokio::select! {
+            response = &mut send => response.map_err(P3ErrorCode::from_hyper_request_error),
+            // The connection ended before a response: its error, if any.
+            ended = &mut connection => match ended {
+                Err(error) => Err(P3ErrorCode::from_hyper_request_error(error)),
+                Ok(()) => send.await.map_err(P3ErrorCode::from_hyper_request_error),
+            },
         }
-    });
+    })
+    .await
+    .map_err(|_| P3ErrorCode::ConnectionReadTimeout)??;
+    let io: P3Io = Box::new(async move { connection.await.map_err(|error| response_error(&error)) });
     let response = response.map(|body| body.map_err(|e| response_error(&e)).boxed_unsync());
     Ok((response, io))
 }

@@ -113,6 +113,14 @@ impl Receiver {
     }
 }
 
+/// A notification's delivery status and attempts.
+fn delivery_of(notification: &Value) -> (Option<&str>, Option<i64>) {
+    (
+        notification["delivery"].as_str(),
+        notification["delivery_attempts"].as_i64(),
+    )
+}
+
 /// HMAC-SHA256 (RFC 2104), written here independently of the product's.
 fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
     let mut block = [0u8; 64];
@@ -175,6 +183,19 @@ impl TestApp {
             .await;
         assert_eq!(status, StatusCode::OK, "{page}");
         page["notifications"][0].clone()
+    }
+
+    /// Waits until the user's newest notification records `attempts` sends.
+    async fn recorded(&self, user: &User, attempts: i64) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let newest = self.newest(user).await;
+            if newest["delivery_attempts"] == attempts && !newest["delivery_error"].is_null() {
+                return newest;
+            }
+            assert!(Instant::now() < deadline, "never recorded: {newest}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Waits until the user's newest notification is no longer `pending`.
@@ -252,11 +273,7 @@ async fn deliveries_are_signed_and_sent_once_across_duplicate_wake_ups_and_a_res
         delivered[0].headers["webhook-id"],
         format!("ntf_{}", notice["id"])
     );
-    assert_eq!(
-        (notice["delivery"].as_str(), notice["delivery_attempts"].as_i64()),
-        (Some("sent"), Some(1)),
-        "{notice}"
-    );
+    assert_eq!(delivery_of(&notice), (Some("sent"), Some(1)), "{notice}");
 
     // Duplicate and stray wake-ups find nothing more to send.
     app.wake("notify", "deliver", 20).await;
@@ -268,6 +285,11 @@ async fn deliveries_are_signed_and_sent_once_across_duplicate_wake_ups_and_a_res
     receiver.answer_next(&[500]);
     app.shared_file(&bob, "ada", "draft.txt").await;
     receiver.wait_for(2).await;
+    let failed_once = app.recorded(&ada, 1).await;
+    assert_eq!(
+        failed_once["delivery_error"], "the endpoint answered 500",
+        "{failed_once}"
+    );
     app.host.kill().unwrap();
     app.host = local_webhooks(spindrive_testkit::app_host(&app.db).unwrap())
         .start()
@@ -275,14 +297,7 @@ async fn deliveries_are_signed_and_sent_once_across_duplicate_wake_ups_and_a_res
     app.wake("notify", "deliver", 3).await;
     let delivered = receiver.wait_for(3).await;
     let retried = app.settled(&ada).await;
-    assert_eq!(
-        (
-            retried["delivery"].as_str(),
-            retried["delivery_attempts"].as_i64()
-        ),
-        (Some("sent"), Some(2)),
-        "{retried}"
-    );
+    assert_eq!(delivery_of(&retried), (Some("sent"), Some(2)), "{retried}");
     assert_eq!(
         delivered[1].headers["webhook-id"],
         delivered[2].headers["webhook-id"]
@@ -321,6 +336,10 @@ async fn deliveries_are_signed_and_sent_once_across_duplicate_wake_ups_and_a_res
         .filter(|body| body.contains(&secret[6..]))
         .count();
     assert_eq!(showing, 1, "the secret is shown when registered, never again");
+    assert!(
+        !app.host.stderr.text().contains(&secret[6..]),
+        "the secret is never logged"
+    );
 }
 
 #[tokio::test]
@@ -362,10 +381,7 @@ async fn failures_are_retried_on_the_schedule_then_fail_and_410_turns_the_webhoo
     app.shared_file(&bob, "ada", "b.txt").await;
     receiver.wait_for(4).await;
     let gone = app.settled(&ada).await;
-    assert_eq!(
-        (gone["delivery"].as_str(), gone["delivery_attempts"].as_i64()),
-        (Some("failed"), Some(1))
-    );
+    assert_eq!(delivery_of(&gone), (Some("failed"), Some(1)));
     let (_, hook) = app
         .call(Method::GET, "/api/notifications/webhook", Some(&ada.token), None)
         .await;
@@ -450,14 +466,7 @@ async fn private_endpoints_are_refused_when_registered_and_after_resolution() {
     assert_eq!(status, StatusCode::OK);
     app.shared_file(&bob, "ada", "secret-plan.txt").await;
     let refused = app.settled(&ada).await;
-    assert_eq!(
-        (
-            refused["delivery"].as_str(),
-            refused["delivery_attempts"].as_i64()
-        ),
-        (Some("failed"), Some(2)),
-        "{refused}"
-    );
+    assert_eq!(delivery_of(&refused), (Some("failed"), Some(2)), "{refused}");
     assert!(
         refused["delivery_error"]
             .as_str()
@@ -471,10 +480,9 @@ async fn private_endpoints_are_refused_when_registered_and_after_resolution() {
     );
     assert!(app.host.stderr.text().contains("destination_ip_prohibited"));
 
-    // Blocking only some of a name's addresses: the rest are connected to
-    // (localhost is 127.0.0.1 besides the blocked ::1), and TLS-free
-    // delivery through the checking connector arrives signed.
-    let (app, _config) = blocking_app("\"::1/128\", \"10.0.0.0/8\"");
+    // Where the receiver's network is not blocked, a name is resolved and
+    // connected to by the checking connector, and the delivery arrives.
+    let (app, _config) = blocking_app("\"10.0.0.0/8\"");
     let ada = app.user("ada").await;
     let bob = app.user("bob").await;
     let (_, hook) = app
@@ -485,6 +493,7 @@ async fn private_endpoints_are_refused_when_registered_and_after_resolution() {
     let body = verified(&delivered[0], hook["secret"].as_str().unwrap());
     assert_eq!(body["data"]["details"]["file_name"], "open-plan.txt");
     assert_eq!(app.settled(&ada).await["delivery"], "sent");
+    assert!(!app.host.stderr.text().contains("destination_ip_prohibited"));
 }
 
 /// An app whose runtime configuration blocks `networks` (TOML array
@@ -507,4 +516,88 @@ fn blocking_app(networks: &str) -> (TestApp, tempfile::NamedTempFile) {
             .arg("notify_retry_schedule=200ms")
     });
     (app, config)
+}
+
+#[tokio::test]
+async fn what_waits_for_a_webhook_is_settled_when_it_goes_and_attempts_are_capped() {
+    // Retries an hour apart: a failed send stays pending.
+    let app = spawn_app_with(|host| {
+        host.arg("--variable")
+            .arg("webhook_allow_private_addresses=true")
+            .arg("--variable")
+            .arg("notify_retry_schedule=1h")
+    });
+    let ada = app.user("ada").await;
+    let bob = app.user("bob").await;
+    let receiver = Receiver::start().await;
+    receiver.answer_always(500);
+    app.register_webhook(&ada, json!({ "url": receiver.url })).await;
+    let switch = |on: bool| json!({ "webhook_enabled": on });
+
+    // Switching webhooks off delivers what waited by the feed, at once,
+    // and later notifications are not sent.
+    app.shared_file(&bob, "ada", "one.txt").await;
+    app.recorded(&ada, 1).await;
+    let (status, _) = app
+        .call(
+            Method::PATCH,
+            "/api/notifications/preferences",
+            Some(&ada.token),
+            Some(switch(false)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let settled = app.newest(&ada).await;
+    assert_eq!(
+        (settled["delivery"].as_str(), &settled["delivery_error"]),
+        (Some("sent"), &Value::Null),
+        "{settled}"
+    );
+    app.shared_file(&bob, "ada", "two.txt").await;
+    assert_eq!(app.newest(&ada).await["delivery"], "sent");
+
+    // Removing the endpoint does the same.
+    app.call(
+        Method::PATCH,
+        "/api/notifications/preferences",
+        Some(&ada.token),
+        Some(switch(true)),
+    )
+    .await;
+    app.shared_file(&bob, "ada", "three.txt").await;
+    app.recorded(&ada, 1).await;
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            "/api/notifications/webhook",
+            Some(&ada.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(app.newest(&ada).await["delivery"], "sent");
+    assert_eq!(
+        receiver.received().len(),
+        2,
+        "one send each while the webhook was on"
+    );
+
+    // A deliverer that died mid-send on the last attempt (simulated: the
+    // row at the cap, its lease run out) is not sent again: it fails.
+    app.register_webhook(&ada, json!({ "url": receiver.url })).await;
+    app.shared_file(&bob, "ada", "four.txt").await;
+    let pending = app.recorded(&ada, 1).await;
+    app.sql(&format!(
+        "UPDATE notifications SET attempts = 2, run_id = gen_random_uuid(), \
+             next_attempt_at = (now() AT TIME ZONE 'utc') - interval '1 second' WHERE id = {}",
+        pending["id"]
+    ));
+    app.wake("notify", "deliver", 2).await;
+    let failed = app.settled(&ada).await;
+    assert_eq!(failed["delivery"], "failed", "{failed}");
+    assert!(
+        failed["delivery_error"].as_str().unwrap().contains("500"),
+        "{failed}"
+    );
+    assert_eq!(receiver.received().len(), 3, "not sent past the cap");
 }

@@ -1,18 +1,20 @@
 //! The webhook deliverer (seed Notification-Service, delivery half). A
 //! message on its channel wakes it; the message is only a hint. It claims
-//! due deliveries one by one, each with one conditional UPDATE under a
-//! lease, so duplicate wake-ups never send a notification twice, and sends
-//! each to its user's endpoint as the Standard Webhooks specification says:
-//! `webhook-id`, `webhook-timestamp` and `webhook-signature` (HMAC-SHA256)
-//! headers, a JSON body, 10 seconds at most. 2xx is delivered; 410 Gone
-//! disables the endpoint; anything else is retried on the configured
-//! schedule, then failed.
+//! due deliveries in small batches, each row with a conditional UPDATE
+//! under a lease, so duplicate wake-ups never send a notification twice,
+//! and sends a batch at once, each to its user's endpoint as the Standard
+//! Webhooks specification says: `webhook-id`, `webhook-timestamp` and
+//! `webhook-signature` (HMAC-SHA256) headers, a JSON body, 10 seconds at
+//! most. 2xx is delivered; 410 Gone disables the endpoint; anything else
+//! is retried on the configured schedule, then failed.
 
-use futures::future::{Either, select};
+use futures::future::{Either, join_all, select};
 use serde_json::json;
+use spin_sdk::wasip3::http::types::{ErrorCode, RequestOptions};
+use spin_sdk::wasip3::http_compat::RequestOptionsExtension;
 use spindrive_domain::time::rfc3339;
-use spindrive_domain::webhook::Answer;
-use spindrive_service::notify_config::DelivererConfig;
+use spindrive_domain::webhook::{self, Answer};
+use spindrive_service::notify_config::{DelivererConfig, SEND_TIMEOUT};
 use spindrive_service::{ApiError, Config, Db};
 use spindrive_store::error::StoreError;
 use spindrive_store::webhooks::{self, Delivery, Finish, Target};
@@ -27,29 +29,41 @@ mod export {
     }
 }
 
-/// How long one wake-up keeps delivering, waiting for retries due within
-/// it; later ones are left to later wake-ups (each notification written,
-/// and the scheduled tick).
-const BUSY_BUDGET: Duration = Duration::from_secs(30);
+/// How long one wake-up keeps delivering. Spin handles one message of a
+/// Redis server at a time, so a wake-up must end for the next one, on any
+/// channel of that server, to run.
+const BUSY_BUDGET: Duration = Duration::from_secs(20);
 
-/// How long a receiver has to answer, as the specification suggests.
-const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// Deliveries claimed and sent at once: a slow endpoint holds up at most
+/// this batch, for at most the send timeout.
+const BATCH: i64 = 8;
+
+/// A retry due this soon (the schedule's first, about 5 s) is waited for
+/// within the wake-up; later ones are left to later wake-ups: each new
+/// notification's, and the scheduled tick's (every minute).
+const RETRY_WAIT_LIMIT: Duration = Duration::from_secs(7);
+
+/// Waiting for a retry, the queue is looked at again this often, so a new
+/// notification is not kept waiting behind it.
+const POLL_INTERVAL: Duration = Duration::from_millis(250);
 
 async fn wake() -> Result<(), ApiError> {
     let config = Config::load().await?;
-    let settings = DelivererConfig::load().await?;
+    let settings = DelivererConfig::load(config.db_checkout_timeout).await?;
+    let max_attempts = settings.retries.max_attempts();
     let started = Instant::now();
     while started.elapsed() < BUSY_BUDGET {
         let db = Db::connect(&config).await?;
-        if let Some(delivery) = webhooks::claim(&db, settings.lease).await? {
+        let batch = webhooks::claim(&db, settings.lease, max_attempts, BATCH).await?;
+        if !batch.is_empty() {
             drop(db);
-            deliver(&config, &settings, &delivery).await;
+            join_all(batch.iter().map(|delivery| deliver(&config, &settings, delivery))).await;
             continue;
         }
         match webhooks::next_due_in(&db).await? {
-            Some(wait) if started.elapsed() + wait < BUSY_BUDGET => {
+            Some(wait) if wait <= RETRY_WAIT_LIMIT && started.elapsed() + wait < BUSY_BUDGET => {
                 drop(db);
-                spin_sdk::time::sleep(wait.max(Duration::from_millis(50))).await;
+                spin_sdk::time::sleep(wait.clamp(Duration::from_millis(20), POLL_INTERVAL)).await;
             }
             _ => break,
         }
@@ -59,31 +73,42 @@ async fn wake() -> Result<(), ApiError> {
 
 /// Sends one claimed delivery and records how it ended.
 async fn deliver(config: &Config, settings: &DelivererConfig, delivery: &Delivery) {
-    let finish = match &delivery.target {
-        None => Finish::NoWebhook,
-        Some(target) => match send(target, delivery).await {
-            Ok(status) => match Answer::of(status) {
-                Answer::Accepted => Finish::Sent,
-                Answer::Gone => Finish::Gone {
-                    error: "the endpoint answered 410 Gone: webhooks are off until it is registered again",
-                    url: &target.url,
-                },
-                Answer::Retry => {
-                    let error = format!("the endpoint answered {status}");
-                    return record(config, settings, delivery, &error).await;
-                }
-            },
-            Err(error) => return record(config, settings, delivery, &error).await,
+    let sent = match &delivery.target {
+        None => return finished(config, delivery, Finish::NoWebhook).await,
+        Some(target) => match webhook::parse_url(&target.url, settings.allow_private) {
+            // Registered while private endpoints were allowed; no more.
+            Err(refused) => {
+                let error = format!(
+                    "the endpoint is not allowed any more: its URL {}",
+                    refused.message
+                );
+                let finish = Finish::Failed {
+                    error: &error,
+                    retry_after: None,
+                };
+                return finished(config, delivery, finish).await;
+            }
+            Ok(_) => send(target, delivery).await,
         },
     };
-    finished(config, delivery, finish).await;
-}
-
-/// Records a failed send: retried after the schedule's next wait, or
-/// failed for good once it is used up.
-async fn record(config: &Config, settings: &DelivererConfig, delivery: &Delivery, error: &str) {
+    let error = match sent {
+        Ok(status) => match Answer::of(status) {
+            Answer::Accepted => return finished(config, delivery, Finish::Sent).await,
+            Answer::Gone => return finished(config, delivery, Finish::Gone).await,
+            Answer::Retry => format!("the endpoint answered {status}"),
+        },
+        Err(error) => error,
+    };
     let retry_after = settings.retries.wait_after(delivery.attempts);
-    finished(config, delivery, Finish::Failed { error, retry_after }).await;
+    finished(
+        config,
+        delivery,
+        Finish::Failed {
+            error: &error,
+            retry_after,
+        },
+    )
+    .await;
 }
 
 async fn finished(config: &Config, delivery: &Delivery, finish: Finish<'_>) {
@@ -122,7 +147,7 @@ async fn send(target: &Target, delivery: &Delivery) -> Result<u16, String> {
         },
     }))
     .map_err(|e| e.to_string())?;
-    let request = http::Request::post(&target.url)
+    let mut request = http::Request::post(&target.url)
         .header("content-type", "application/json")
         .header("content-length", body.len())
         .header("user-agent", "spindrive-webhooks/1")
@@ -131,6 +156,10 @@ async fn send(target: &Target, delivery: &Delivery) -> Result<u16, String> {
         .header("webhook-signature", target.secret.sign(&id, timestamp, &body))
         .body(http_body_util::Full::new(bytes::Bytes::from(body)))
         .map_err(|e| format!("the endpoint URL cannot be requested: {e}"))?;
+    request
+        .extensions_mut()
+        .insert(RequestOptionsExtension(timeouts()));
+    // The runtime enforces the timeouts of each phase; this bounds the whole.
     let sent = pin!(spin_sdk::http::send(request));
     match select(sent, pin!(spin_sdk::time::sleep(SEND_TIMEOUT))).await {
         // The body is not read: the status is the answer.
@@ -140,9 +169,19 @@ async fn send(target: &Target, delivery: &Delivery) -> Result<u16, String> {
     }
 }
 
+/// Connecting and the first byte of the answer each within the send
+/// timeout, for the runtime to enforce.
+fn timeouts() -> RequestOptions {
+    let options = RequestOptions::new();
+    let nanos = Some(SEND_TIMEOUT.as_nanos() as u64);
+    // A runtime that does not take a timeout still has the guest's.
+    let _ = options.set_connect_timeout(nanos);
+    let _ = options.set_first_byte_timeout(nanos);
+    options
+}
+
 /// Why a send failed, in the user's words.
-fn explain(error: &spin_sdk::wasip3::http::types::ErrorCode) -> String {
-    use spin_sdk::wasip3::http::types::ErrorCode;
+fn explain(error: &ErrorCode) -> String {
     match error {
         ErrorCode::DestinationIpProhibited => {
             "the endpoint's address is private or otherwise blocked on this server".into()
@@ -155,6 +194,9 @@ fn explain(error: &spin_sdk::wasip3::http::types::ErrorCode) -> String {
         }
         ErrorCode::ConnectionRefused => "the endpoint refused the connection".into(),
         ErrorCode::ConnectionTimeout => "connecting to the endpoint timed out".into(),
+        ErrorCode::ConnectionReadTimeout | ErrorCode::HttpResponseTimeout => {
+            format!("no answer within {} seconds", SEND_TIMEOUT.as_secs())
+        }
         ErrorCode::TlsCertificateError | ErrorCode::TlsAlertReceived(_) | ErrorCode::TlsProtocolError => {
             "the endpoint's TLS certificate or handshake was refused".into()
         }

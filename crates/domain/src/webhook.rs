@@ -8,7 +8,7 @@ use crate::ValidationError;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use hmac::{Hmac, Mac};
-use ip_network::IpNetwork;
+use spindrive_netaddr::is_public;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -47,22 +47,17 @@ pub fn parse_url(url: &str, allow_private: bool) -> Result<url::Url, ValidationE
             name != "localhost" && !name.ends_with(".localhost") && name.contains('.')
         }
     };
+    // What the url crate accepts, http's Uri (which the request is built
+    // from) must accept too, or every send would fail.
+    if parsed.as_str().parse::<http::Uri>().is_err() {
+        return Err(invalid("cannot be requested"));
+    }
     if !public && !allow_private {
         return Err(invalid(
             "must be a public address: private, loopback, link-local and single-label hosts are refused",
         ));
     }
     Ok(parsed)
-}
-
-/// Whether `ip` is publicly routable (an IPv4 address mapped into IPv6 is
-/// judged as the IPv4 address it is).
-pub fn is_public(ip: IpAddr) -> bool {
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    };
-    IpNetwork::from(ip).is_global()
 }
 
 /// A signing secret: the key bytes.
@@ -209,6 +204,9 @@ mod tests {
             "http://intranet/",
             "http://0x7f000001/",
             "http://2130706433/",
+            "http://[::7f00:1]/",
+            "http://[64:ff9b::a9fe:a9fe]/",
+            "http://[2002:a9fe:a9fe::1]/",
         ] {
             assert!(parse_url(refused, false).is_err(), "{refused}");
             assert!(parse_url(refused, true).is_ok(), "{refused} (allowed)");

@@ -256,7 +256,8 @@ pub async fn settings(db: &Db, user_id: i64) -> Result<Settings, StoreError> {
 /// Records the user's choices (`{"kind": true|false}`, checked by
 /// `notification::check_choices`), merged into those they made before, and
 /// the webhook switch if given; one statement, so concurrent changes each
-/// keep what the other did not touch.
+/// keep what the other did not touch. Switching webhooks off delivers
+/// what waited for the webhook by the feed.
 pub async fn change_settings(
     db: &Db,
     user_id: i64,
@@ -264,18 +265,24 @@ pub async fn change_settings(
     webhook_enabled: Option<bool>,
 ) -> Result<Settings, StoreError> {
     let choices = serde_json::to_vec(choices).map_err(StoreError::corrupt)?;
-    db.execute(
-        "INSERT INTO notification_settings (user_id, choices, webhook_enabled) \
+    db.transaction(async |db| {
+        db.execute(
+            "INSERT INTO notification_settings (user_id, choices, webhook_enabled) \
          VALUES ($1, $2, coalesce($3, true)) \
          ON CONFLICT (user_id) DO UPDATE SET choices = notification_settings.choices || EXCLUDED.choices, \
              webhook_enabled = coalesce($3, notification_settings.webhook_enabled), \
              updated_at = (now() AT TIME ZONE 'utc')",
-        &[
-            ParameterValue::Int64(user_id),
-            ParameterValue::Jsonb(choices),
-            webhook_enabled.map_or(ParameterValue::DbNull, ParameterValue::Boolean),
-        ],
-    )
-    .await?;
-    settings(db, user_id).await
+            &[
+                ParameterValue::Int64(user_id),
+                ParameterValue::Jsonb(choices),
+                webhook_enabled.map_or(ParameterValue::DbNull, ParameterValue::Boolean),
+            ],
+        )
+        .await?;
+        if webhook_enabled == Some(false) {
+            crate::webhooks::settle_without_webhook(db, user_id).await?;
+        }
+        settings(db, user_id).await
+    })
+    .await
 }

@@ -87,15 +87,31 @@ pub async fn get(db: &Db, user_id: i64) -> Result<Option<Endpoint>, StoreError> 
 /// Removes the user's endpoint (404 if there is none). What still waited
 /// for it is delivered by being in the feed.
 pub async fn remove(db: &Db, user_id: i64) -> Result<(), StoreError> {
-    let removed = db
-        .execute(
-            "DELETE FROM notification_webhooks WHERE user_id = $1",
-            &[ParameterValue::Int64(user_id)],
-        )
-        .await?;
-    if removed == 0 {
-        return Err(StoreError::NotFound("webhook"));
-    }
+    db.transaction(async |db| {
+        let removed = db
+            .execute(
+                "DELETE FROM notification_webhooks WHERE user_id = $1",
+                &[ParameterValue::Int64(user_id)],
+            )
+            .await?;
+        if removed == 0 {
+            return Err(StoreError::NotFound("webhook"));
+        }
+        settle_without_webhook(db, user_id).await
+    })
+    .await
+}
+
+/// Once a user's webhook is gone, off or switched off, what waited for it
+/// (and is not being sent right now) is delivered by being in the feed.
+pub(crate) async fn settle_without_webhook(db: &Db, user_id: i64) -> Result<(), StoreError> {
+    db.execute(
+        "UPDATE notifications SET status = 'sent', next_attempt_at = NULL, last_error = NULL, \
+             updated_at = (now() AT TIME ZONE 'utc') \
+         WHERE user_id = $1 AND status = 'pending' AND run_id IS NULL",
+        &[ParameterValue::Int64(user_id)],
+    )
+    .await?;
     Ok(())
 }
 
@@ -149,13 +165,33 @@ impl Delivery {
     }
 }
 
-/// Claims the due delivery that waited longest, if any, until `lease`
-/// from now.
-pub async fn claim(db: &Db, lease: Duration) -> Result<Option<Delivery>, StoreError> {
-    db.row(
+/// Why a delivery failed when its last claim ran out with no outcome.
+const ABANDONED: &str = "the deliverer stopped while sending; no attempt is left";
+
+/// Claims up to `limit` due deliveries, those that waited longest first,
+/// each until `lease` from now. A row already sent `max_attempts` times
+/// whose last claim ran out without an outcome (its deliverer died) fails
+/// instead.
+pub async fn claim(
+    db: &Db,
+    lease: Duration,
+    max_attempts: i32,
+    limit: i64,
+) -> Result<Vec<Delivery>, StoreError> {
+    db.execute(
+        "UPDATE notifications SET status = 'failed', next_attempt_at = NULL, run_id = NULL, \
+             last_error = coalesce(last_error, $2), updated_at = (now() AT TIME ZONE 'utc') \
+         WHERE status = 'pending' AND attempts >= $1 AND next_attempt_at <= (now() AT TIME ZONE 'utc')",
+        &[
+            ParameterValue::Int32(max_attempts),
+            ParameterValue::Str(ABANDONED.to_owned()),
+        ],
+    )
+    .await?;
+    db.rows(
         "WITH due AS (SELECT id, user_id FROM notifications \
-             WHERE status = 'pending' AND next_attempt_at <= (now() AT TIME ZONE 'utc') \
-             ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED) \
+             WHERE status = 'pending' AND next_attempt_at <= (now() AT TIME ZONE 'utc') AND attempts < $2 \
+             ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
          UPDATE notifications n SET attempts = n.attempts + 1, run_id = gen_random_uuid(), \
              next_attempt_at = (now() AT TIME ZONE 'utc') + make_interval(secs => $1), \
              updated_at = (now() AT TIME ZONE 'utc') \
@@ -164,13 +200,20 @@ pub async fn claim(db: &Db, lease: Duration) -> Result<Option<Delivery>, StoreEr
          WHERE n.id = due.id \
          RETURNING n.id, n.run_id::text AS run_id, n.user_id, n.attempts, n.kind, n.message, \
              n.data::text AS data, n.created_at, w.url, w.secret",
-        &[ParameterValue::Floating64(lease.as_secs_f64())],
+        &[
+            ParameterValue::Floating64(lease.as_secs_f64()),
+            ParameterValue::Int32(max_attempts),
+            ParameterValue::Int64(limit),
+        ],
     )
     .await?
-    .as_ref()
+    .iter()
     .map(Delivery::from_row)
-    .transpose()
+    .collect()
 }
+
+/// Why a 410 ends a delivery and the endpoint.
+const GONE: &str = "the endpoint answered 410 Gone: webhooks are off until it is registered again";
 
 /// How a claimed delivery ended.
 #[derive(Debug)]
@@ -180,8 +223,9 @@ pub enum Finish<'a> {
     /// No endpoint takes it any more: the feed is its delivery.
     NoWebhook,
     /// The receiver answered 410 Gone: the row fails and the endpoint it
-    /// was sent to is disabled (unless the user replaced it meanwhile).
-    Gone { error: &'a str, url: &'a str },
+    /// was sent to is disabled (unless the user replaced it meanwhile);
+    /// the user's other pending rows are delivered by the feed.
+    Gone,
     /// Any other failure: tried again after `retry_after`, or failed for
     /// good when no retry is left.
     Failed {
@@ -198,9 +242,16 @@ pub async fn finish(db: &Db, delivery: &Delivery, finish: Finish<'_>) -> Result<
             "status = 'sent', sent_at = (now() AT TIME ZONE 'utc'), last_error = NULL, next_attempt_at = NULL",
             vec![],
         ),
-        Finish::NoWebhook => ("status = 'sent', next_attempt_at = NULL", vec![]),
-        Finish::Gone { error, .. }
-        | Finish::Failed {
+        // Not an attempt: nothing was sent.
+        Finish::NoWebhook => (
+            "status = 'sent', next_attempt_at = NULL, last_error = NULL, attempts = attempts - 1",
+            vec![],
+        ),
+        Finish::Gone => (
+            "status = 'failed', last_error = $3, next_attempt_at = NULL",
+            vec![ParameterValue::Str(GONE.to_owned())],
+        ),
+        Finish::Failed {
             error,
             retry_after: None,
         } => (
@@ -236,18 +287,20 @@ pub async fn finish(db: &Db, delivery: &Delivery, finish: Finish<'_>) -> Result<
         if done != 1 {
             return Err(StoreError::ClaimLost);
         }
-        if let Finish::Gone { error, url } = finish {
+        if let (Finish::Gone, Some(target)) = (&finish, &delivery.target) {
             db.execute(
                 "UPDATE notification_webhooks SET disabled_at = (now() AT TIME ZONE 'utc'), \
-                     disabled_reason = $3, updated_at = (now() AT TIME ZONE 'utc') \
-                 WHERE user_id = $1 AND url = $2 AND disabled_at IS NULL",
+                     disabled_reason = $4, updated_at = (now() AT TIME ZONE 'utc') \
+                 WHERE user_id = $1 AND url = $2 AND secret = $3 AND disabled_at IS NULL",
                 &[
                     ParameterValue::Int64(delivery.user_id),
-                    ParameterValue::Str(url.to_owned()),
-                    ParameterValue::Str(error.to_owned()),
+                    ParameterValue::Str(target.url.clone()),
+                    ParameterValue::Binary(target.secret.as_bytes().to_vec()),
+                    ParameterValue::Str(GONE.to_owned()),
                 ],
             )
             .await?;
+            settle_without_webhook(db, delivery.user_id).await?;
         }
         Ok(())
     })
