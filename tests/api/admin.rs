@@ -33,20 +33,11 @@ async fn admins_list_users_page_by_page() {
         app.register(&format!("user{i}"), &format!("user{i}@example.com"), "password-x")
             .await;
     }
-    let mut seen = Vec::new();
-    let mut path = "/api/admin/users?limit=2".to_owned();
-    loop {
-        let (status, page) = app.call(Method::GET, &path, Some(&admin.token), None).await;
-        assert_eq!(status, StatusCode::OK, "{page}");
-        let users = page["users"].as_array().unwrap();
-        assert!(users.len() <= 2);
-        seen.extend(users.iter().map(|u| u["username"].as_str().unwrap().to_owned()));
-        assert!(users.iter().all(|u| u["email"].is_string()), "admins see emails");
-        match page["next_cursor"].as_str() {
-            Some(cursor) => path = format!("/api/admin/users?limit=2&cursor={cursor}"),
-            None => break,
-        }
-    }
+    let (users, _) = app
+        .every_page(&admin.token, "/api/admin/users?limit=2", "users")
+        .await;
+    assert!(users.iter().all(|u| u["email"].is_string()), "admins see emails");
+    let seen: Vec<&str> = users.iter().map(|u| u["username"].as_str().unwrap()).collect();
     assert_eq!(seen, ["admin", "user0", "user1", "user2", "user3"]);
     let bad = app
         .call(Method::GET, "/api/admin/users?limit=0", Some(&admin.token), None)

@@ -133,6 +133,33 @@ impl TestApp {
         self.call(Method::DELETE, &path, Some(token), None).await.0
     }
 
+    /// Every item of a cursor-paged list: `path` (with its query) read
+    /// page by page, the items under `key` of each, no page longer than
+    /// the path's `limit`; and the last page.
+    pub async fn every_page(&self, token: &str, path: &str, key: &str) -> (Vec<Value>, Value) {
+        let limit: Option<usize> = path
+            .split(['?', '&'])
+            .find_map(|pair| pair.strip_prefix("limit="))
+            .map(|limit| limit.parse().unwrap());
+        let mut items = Vec::new();
+        let mut next = path.to_owned();
+        for _ in 0..1000 {
+            let (status, page) = self.call(Method::GET, &next, Some(token), None).await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            let list = page[key].as_array().expect("a list");
+            assert!(
+                limit.is_none_or(|limit| list.len() <= limit),
+                "{next}: over the limit"
+            );
+            items.extend(list.iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(cursor) => next = format!("{path}&cursor={cursor}"),
+                None => return (items, page),
+            }
+        }
+        panic!("{path}: the pages never ended");
+    }
+
     /// Publishes `message` `times` times on the app's wake-up channel of
     /// `kind` (`transform`, `notify`), as Redis would deliver duplicate or
     /// stray wake-ups.

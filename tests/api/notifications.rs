@@ -10,22 +10,9 @@ impl TestApp {
     /// The user's whole feed (`status`: unread or all), newest first, read
     /// `limit` at a time; and the unread count of the last page.
     async fn feed(&self, user: &User, status: &str, limit: usize) -> (Vec<Value>, i64) {
-        let mut all = Vec::new();
-        let mut cursor: Option<String> = None;
-        for _ in 0..100 {
-            let mut path = format!("/api/notifications?status={status}&limit={limit}");
-            if let Some(cursor) = &cursor {
-                path += &format!("&cursor={cursor}");
-            }
-            let (status, page) = self.call(Method::GET, &path, Some(&user.token), None).await;
-            assert_eq!(status, StatusCode::OK, "{page}");
-            all.extend(page["notifications"].as_array().unwrap().iter().cloned());
-            match page["next_cursor"].as_str() {
-                Some(next) => cursor = Some(next.to_owned()),
-                None => return (all, page["unread_count"].as_i64().unwrap()),
-            }
-        }
-        panic!("the feed never ended");
+        let path = format!("/api/notifications?status={status}&limit={limit}");
+        let (all, last) = self.every_page(&user.token, &path, "notifications").await;
+        (all, last["unread_count"].as_i64().unwrap())
     }
 
     async fn as_user(&self, method: Method, user: &User, path: &str) -> (StatusCode, Value) {

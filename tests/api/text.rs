@@ -16,23 +16,12 @@ impl TestApp {
     /// The ids of the files a `q` content search finds for `user`, best
     /// first, read page by page (`limit` per page).
     async fn search_content(&self, user: &User, q: &str, limit: usize) -> Vec<String> {
-        let mut found = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let mut path = format!("/api/files?content=true&limit={limit}&q={}", encode(q));
-            if let Some(cursor) = &cursor {
-                path += &format!("&cursor={cursor}");
-            }
-            let (status, page) = self.call(Method::GET, &path, Some(&user.token), None).await;
-            assert_eq!(status, StatusCode::OK, "{page}");
-            let files = page["files"].as_array().unwrap();
-            assert!(files.len() <= limit);
-            found.extend(files.iter().map(|f| f["id"].as_str().unwrap().to_owned()));
-            match page["next_cursor"].as_str() {
-                Some(next) => cursor = Some(next.to_owned()),
-                None => return found,
-            }
-        }
+        let path = format!("/api/files?content=true&limit={limit}&q={}", encode(q));
+        let (files, _) = self.every_page(&user.token, &path, "files").await;
+        files
+            .iter()
+            .map(|f| f["id"].as_str().unwrap().to_owned())
+            .collect()
     }
 
     async fn text_of(&self, user: &User, file_id: &str) -> String {

@@ -19,7 +19,7 @@ use spindrive_store::content::{self, ContentReader};
 use spindrive_store::error::StoreError;
 use spindrive_store::files::{self, VisibleFile};
 use spindrive_store::jobs::{self, Claim, Outcome};
-use spindrive_store::search::{self, TextSource};
+use spindrive_store::search;
 use spindrive_store::users;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -203,18 +203,10 @@ async fn transform(config: &Config, settings: &TransformConfig, claim: &Claim) -
             // is indexed before the job row is touched, in the order a
             // deletion of the source locks them (no deadlock); an empty
             // text leaves what was indexed before.
-            if let Some((origin, language)) = product.index {
+            if let Some(extraction) = product.indexed_as {
                 let text = std::str::from_utf8(&bytes).map_err(StoreError::corrupt)?;
                 if !text.trim().is_empty() {
-                    search::index(
-                        db,
-                        source.id.as_ref(),
-                        &source.storage_key,
-                        origin,
-                        language,
-                        text,
-                    )
-                    .await?;
+                    search::index(db, source.id.as_ref(), &source.storage_key, extraction, text).await?;
                 }
             }
             let outcome = Outcome {
@@ -237,34 +229,33 @@ async fn transform(config: &Config, settings: &TransformConfig, claim: &Claim) -
 }
 
 /// What a job made.
-struct Product {
+struct Product<'a> {
     bytes: Vec<u8>,
     content_type: &'static str,
     extension: &'static str,
     details: Option<Value>,
-    /// For extracted text (the bytes), where it came from and the text
-    /// search configuration it is indexed with under the source file.
-    index: Option<(TextSource, &'static str)>,
+    /// Extracted text (the bytes) is indexed under the source file.
+    indexed_as: Option<&'a TextExtraction>,
 }
 
-impl Product {
-    fn text(text: String, origin: TextSource, extraction: &TextExtraction, details: Option<Value>) -> Self {
+impl<'a> Product<'a> {
+    fn text(text: String, extraction: &'a TextExtraction, details: Option<Value>) -> Self {
         Product {
             bytes: text.into_bytes(),
             content_type: "text/plain; charset=utf-8",
             extension: "txt",
             details,
-            index: Some((origin, extraction.search_language())),
+            indexed_as: Some(extraction),
         }
     }
 }
 
-fn produce(
-    transformation: &Transformation,
+fn produce<'a>(
+    transformation: &'a Transformation,
     input: &[u8],
     limits: &Limits,
     ocr_models: &Path,
-) -> Result<Product, Failure> {
+) -> Result<Product<'a>, Failure> {
     match transformation {
         Transformation::Image(operation) => {
             let output = spindrive_imaging::apply(input, operation, limits)?;
@@ -273,7 +264,7 @@ fn produce(
                 content_type: output.format.content_type(),
                 extension: output.format.extension(),
                 details: None,
-                index: None,
+                indexed_as: None,
             })
         }
         Transformation::Text(extraction @ TextExtraction::PdfText { .. }) => {
@@ -283,28 +274,35 @@ fn produce(
                 ..spindrive_pdftext::Limits::default()
             };
             let text = spindrive_pdftext::extract(input, pdf_limits)?;
-            Ok(Product::text(text, TextSource::PdfText, extraction, None))
+            Ok(Product::text(text, extraction, None))
         }
         Transformation::Text(extraction @ TextExtraction::Ocr { .. }) => {
             if input.starts_with(b"%PDF-") {
                 return Err(Failure::Job(PdfError::NoRasteriser.to_string()));
             }
             let page = spindrive_imaging::decode_upright(input, limits)?.to_rgb8();
-            let engine = spindrive_ocr::Engine::load(ocr_models)?;
+            let engine = ocr_engine(ocr_models)?;
             let options = spindrive_ocr::Options {
                 latin_only: extraction.latin_only(),
                 time_limit: Some(limits.max_duration),
             };
             let read = engine.read(&page, options)?;
             let details = serde_json::to_value(&read).map_err(ApiError::internal)?;
-            Ok(Product::text(
-                read.text(),
-                TextSource::Ocr,
-                extraction,
-                Some(details),
-            ))
+            Ok(Product::text(read.text(), extraction, Some(details)))
         }
     }
+}
+
+/// The OCR models, loaded (about 20 MB) by the first job of a wake-up
+/// that needs them and kept for the rest: each wake-up is a fresh
+/// instance, so a failed load is tried again by the next one.
+fn ocr_engine(models: &Path) -> Result<&'static spindrive_ocr::Engine, OcrError> {
+    static ENGINE: std::sync::OnceLock<spindrive_ocr::Engine> = std::sync::OnceLock::new();
+    if let Some(engine) = ENGINE.get() {
+        return Ok(engine);
+    }
+    let engine = spindrive_ocr::Engine::load(models)?;
+    Ok(ENGINE.get_or_init(|| engine))
 }
 
 /// Renews the job's lease between steps; `false` if the claim was lost

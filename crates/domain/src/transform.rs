@@ -138,6 +138,14 @@ impl TextExtraction {
         }
     }
 
+    /// Where the text comes from, as search records it (`file_texts.source`).
+    pub fn source(&self) -> &'static str {
+        match self {
+            TextExtraction::PdfText { .. } => "pdf_text",
+            TextExtraction::Ocr { .. } => "ocr",
+        }
+    }
+
     /// Whether only Latin-script text is expected (OCR then ignores the
     /// model's other characters).
     pub fn latin_only(&self) -> bool {
@@ -441,7 +449,7 @@ mod tests {
             ocr.params(),
             json!({"languages": ["en"], "search_language": "simple"})
         );
-        assert!(matches!(&ocr, Transformation::Text(text) if text.latin_only()));
+        assert!(matches!(&ocr, Transformation::Text(text) if text.latin_only() && text.source() == "ocr"));
         assert!(Transformation::parse("ocr", &json!({"languages": ["xx"]})).is_err());
         assert!(Transformation::parse("pdf_text", &json!({"search_language": "klingon"})).is_err());
         let pdf = Transformation::parse("pdf_text", &json!({"search_language": "english"})).unwrap();
@@ -451,6 +459,7 @@ mod tests {
                 search_language: "english"
             })
         );
+        assert!(matches!(&pdf, Transformation::Text(text) if text.source() == "pdf_text"));
     }
 
     #[test]

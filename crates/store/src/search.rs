@@ -4,26 +4,11 @@
 
 use crate::error::StoreError;
 use spin_sdk::pg::ParameterValue;
+use spindrive_domain::transform::TextExtraction;
 use spindrive_service::db::Db;
 
 /// How much text is indexed: a tsvector holds at most 1 MB.
 pub const MAX_INDEXED_BYTES: usize = 256 << 10;
-
-/// Where a text came from, as `file_texts.source` spells it.
-#[derive(Clone, Copy, Debug)]
-pub enum TextSource {
-    PdfText,
-    Ocr,
-}
-
-impl TextSource {
-    fn as_str(self) -> &'static str {
-        match self {
-            TextSource::PdfText => "pdf_text",
-            TextSource::Ocr => "ocr",
-        }
-    }
-}
 
 /// The start of `text` that is indexed: at most `MAX_INDEXED_BYTES`, cut
 /// on a character boundary, without NULs (PostgreSQL text has none).
@@ -35,16 +20,16 @@ fn indexable(text: &str) -> String {
     text[..end].replace('\0', "")
 }
 
-/// Indexes `text` as the words of file `file_id`, parsed with the text
-/// search configuration `language`, if the file still has the content
+/// Indexes `text`, extracted by `extraction`, as the words of file
+/// `file_id`, parsed with its text search configuration, if the file still
+/// has the content
 /// `storage_key` it was read from. The row keeps that content's key, so if
 /// new content commits meanwhile, searches ignore the stale words.
 pub async fn index(
     db: &Db,
     file_id: &str,
     storage_key: &str,
-    source: TextSource,
-    language: &str,
+    extraction: &TextExtraction,
     text: &str,
 ) -> Result<(), StoreError> {
     db.execute(
@@ -56,8 +41,8 @@ pub async fn index(
         &[
             ParameterValue::Uuid(file_id.to_owned()),
             ParameterValue::Str(storage_key.to_owned()),
-            ParameterValue::Str(source.as_str().to_owned()),
-            ParameterValue::Str(language.to_owned()),
+            ParameterValue::Str(extraction.source().to_owned()),
+            ParameterValue::Str(extraction.search_language().to_owned()),
             ParameterValue::Str(indexable(text)),
         ],
     )
