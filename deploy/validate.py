@@ -268,8 +268,17 @@ CONNECTION_HEADROOM = 20
 
 
 def check_connection_budget(objects, report):
-    """Every pod's full pool, plus headroom, fits in max_connections."""
-    apps = [o for o in objects if o["kind"] == "SpinApp"]
+    """Every pod's full pool, plus headroom, fits in max_connections. Only
+    pods running a component allowed to reach Postgres count."""
+    components = tomllib.loads((ROOT / "spin.toml").read_text()).get("component", {})
+    uses_postgres = {
+        name for name, component in components.items()
+        if any(host.startswith("postgres://") for host in component.get("allowed_outbound_hosts", []))
+    }
+    apps = [
+        o for o in objects
+        if o["kind"] == "SpinApp" and uses_postgres & set(o["spec"].get("components", components))
+    ]
     pods = sum(app["spec"].get("replicas", 1) for app in apps)
     statefulset = next((o for o in objects if o["kind"] == "StatefulSet" and o["metadata"]["name"] == "spindrive-pg"), None)
     if statefulset is None:
@@ -285,7 +294,10 @@ def check_connection_budget(objects, report):
             f"{pods} Spin pods x {SPIN_POOL_SIZE} pooled connections + {CONNECTION_HEADROOM} headroom = {needed} "
             f"exceeds Postgres max_connections {limit} (deploy/spinkube/README.md, Connections)"
         )
-    return f"connections: {pods} Spin pods x {SPIN_POOL_SIZE} + {CONNECTION_HEADROOM} = {needed} <= max_connections {limit}"
+    return (
+        f"connections: {pods} Spin pods using Postgres x {SPIN_POOL_SIZE} + {CONNECTION_HEADROOM} = {needed} "
+        f"<= max_connections {limit}"
+    )
 
 
 # --- policies ------------------------------------------------------------------

@@ -15,4 +15,5 @@ mod scripts;
 mod sharing;
 mod text;
 mod transformations;
+mod web;
 mod webhooks;

@@ -1,0 +1,89 @@
+// The API client: the types come from api/openapi.json (npm run
+// api-types), so a contract change breaks this build, not the user.
+import type { components } from "./api-types";
+
+export type FileItem = components["schemas"]["File"];
+export type FilePage = components["schemas"]["FilePage"];
+export type Session = components["schemas"]["Session"];
+export type NotificationPage = components["schemas"]["NotificationPage"];
+export type ApiErrorBody = components["schemas"]["Error"];
+
+/** An error the API answered, with its readable message. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const TOKEN_KEY = "spindrive.token";
+
+export const session = {
+  token: (): string | null => localStorage.getItem(TOKEN_KEY),
+  save: (token: string) => localStorage.setItem(TOKEN_KEY, token),
+  clear: () => localStorage.removeItem(TOKEN_KEY),
+};
+
+async function failure(response: Response): Promise<ApiError> {
+  try {
+    const body = (await response.json()) as ApiErrorBody;
+    return new ApiError(response.status, body.error.code, body.error.message);
+  } catch {
+    return new ApiError(response.status, "http_error", `${response.status} ${response.statusText}`);
+  }
+}
+
+/** A JSON request; the parsed answer, or an ApiError. */
+export async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = {};
+  const token = session.token();
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers["content-type"] = "application/json";
+  const response = await fetch(path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!response.ok) throw await failure(response);
+  return (response.status === 204 ? undefined : await response.json()) as T;
+}
+
+/** Uploads one file with progress (fetch cannot report upload progress). */
+export function upload(
+  file: File,
+  onProgress: (fraction: number) => void,
+  signal: AbortSignal,
+): Promise<FileItem> {
+  return new Promise((resolve, reject) => {
+    const request = new XMLHttpRequest();
+    request.open("POST", `/api/files?name=${encodeURIComponent(file.name)}`);
+    request.setRequestHeader("authorization", `Bearer ${session.token() ?? ""}`);
+    request.setRequestHeader("content-type", file.type || "application/octet-stream");
+    request.responseType = "json";
+    request.upload.onprogress = (event) => event.lengthComputable && onProgress(event.loaded / event.total);
+    request.onload = () => {
+      if (request.status === 201) return resolve(request.response as FileItem);
+      const body = request.response as ApiErrorBody | null;
+      reject(new ApiError(request.status, body?.error.code ?? "http_error", body?.error.message ?? `HTTP ${request.status}`));
+    };
+    request.onerror = () => reject(new ApiError(0, "network", "the upload was interrupted"));
+    signal.addEventListener("abort", () => request.abort());
+    request.onabort = () => reject(new ApiError(0, "cancelled", "cancelled"));
+    request.send(file);
+  });
+}
+
+/** Downloads a file's content and hands it to the browser to save. */
+export async function download(file: FileItem): Promise<void> {
+  const response = await fetch(`/api/files/${file.id}/content`, {
+    headers: { authorization: `Bearer ${session.token() ?? ""}` },
+  });
+  if (!response.ok) throw await failure(response);
+  const url = URL.createObjectURL(await response.blob());
+  const link = Object.assign(document.createElement("a"), { href: url, download: file.file_name });
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
