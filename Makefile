@@ -12,7 +12,7 @@ WASM_PACKAGES := $(notdir $(patsubst %/Cargo.toml,%,$(wildcard components/*/Carg
 # and their unit tests (which call no host interface) also run natively.
 WASM_LIBRARIES := spindrive-service spindrive-store
 WASM_FLAGS := --release --target $(WASM_TARGET) $(addprefix -p ,$(WASM_PACKAGES))
-APT_TEST_PACKAGES := postgresql postgresql-contrib redis-server redis-tools python3-pip fonts-dejavu-core
+APT_TEST_PACKAGES := postgresql postgresql-contrib redis-server redis-tools python3-pip fonts-dejavu-core chromium
 APT_BENCH_PACKAGES := wrk nginx
 
 export SPINDRIVE_CACHE_DIR := $(CURDIR)/.state/wasmtime-cache

@@ -15,5 +15,6 @@ mod scripts;
 mod sharing;
 mod text;
 mod transformations;
+mod ui;
 mod web;
 mod webhooks;

@@ -7,6 +7,11 @@ export type FilePage = components["schemas"]["FilePage"];
 export type Session = components["schemas"]["Session"];
 export type NotificationPage = components["schemas"]["NotificationPage"];
 export type ApiErrorBody = components["schemas"]["Error"];
+export type User = components["schemas"]["User"];
+export type Grant = components["schemas"]["Grant"];
+export type GrantList = components["schemas"]["GrantList"];
+export type Job = components["schemas"]["Transformation"];
+export type Notification = components["schemas"]["Notification"];
 
 /** An error the API answered, with its readable message. */
 export class ApiError extends Error {
@@ -76,13 +81,18 @@ export function upload(
   });
 }
 
-/** Downloads a file's content and hands it to the browser to save. */
-export async function download(file: FileItem): Promise<void> {
-  const response = await fetch(`/api/files/${file.id}/content`, {
+/** A file's content as a blob: URL (for saving or showing). */
+export async function contentUrl(fileId: string): Promise<string> {
+  const response = await fetch(`/api/files/${fileId}/content`, {
     headers: { authorization: `Bearer ${session.token() ?? ""}` },
   });
   if (!response.ok) throw await failure(response);
-  const url = URL.createObjectURL(await response.blob());
+  return URL.createObjectURL(await response.blob());
+}
+
+/** Downloads a file's content and hands it to the browser to save. */
+export async function download(file: FileItem): Promise<void> {
+  const url = await contentUrl(file.id);
   const link = Object.assign(document.createElement("a"), { href: url, download: file.file_name });
   link.click();
   setTimeout(() => URL.revokeObjectURL(url), 10_000);

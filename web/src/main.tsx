@@ -1,13 +1,24 @@
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { ApiError, call, download, session, upload } from "./api";
-import type { FileItem, FilePage, NotificationPage, Session } from "./api";
+import { ApiError, call, contentUrl, download, session, upload } from "./api";
+import type { FileItem, FilePage, Job, Session, User } from "./api";
+import { readable } from "./errors";
+import { Bell } from "./notifications";
+import { ShareDialog } from "./share";
 import "./styles.css";
 
-/** An API failure as a sentence a person can act on. */
-function readable(error: unknown): string {
-  if (error instanceof ApiError) return error.message;
-  return "Something went wrong; check your connection and try again.";
+/** Asks for a thumbnail and waits for its job; the thumbnail's file id. */
+async function thumbnail(file: FileItem): Promise<string> {
+  let job = await call<Job>("POST", `/api/files/${file.id}/transformations`, {
+    type: "thumbnail",
+    params: { size: 128 },
+  });
+  for (let wait = 250; job.status === "pending" || job.status === "running"; wait = Math.min(wait * 2, 2000)) {
+    await new Promise((resolve) => setTimeout(resolve, wait));
+    job = await call<Job>("GET", `/api/transformations/${job.id}`);
+  }
+  if (job.status !== "complete" || !job.result_file_id) throw new ApiError(0, "job_failed", job.error ?? "failed");
+  return job.result_file_id;
 }
 
 function Auth({ onSignedIn }: { onSignedIn: () => void }) {
@@ -85,14 +96,15 @@ interface Upload {
   cancel: AbortController;
 }
 
-function Files({ onSignedOut }: { onSignedOut: () => void }) {
+function Files({ me, onSignedOut }: { me: User; onSignedOut: () => void }) {
   const [scope, setScope] = useState<Scope>("all");
   const [query, setQuery] = useState("");
   const [files, setFiles] = useState<FileItem[]>([]);
   const [cursor, setCursor] = useState<string | null>(null);
   const [error, setError] = useState("");
   const [uploads, setUploads] = useState<Upload[]>([]);
-  const [unread, setUnread] = useState(0);
+  const [sharing, setSharing] = useState<FileItem | null>(null);
+  const [thumbnails, setThumbnails] = useState<Record<string, string>>({});
 
   async function load(from: string | null) {
     const params = new URLSearchParams({ scope, limit: "50" });
@@ -113,11 +125,11 @@ function Files({ onSignedOut }: { onSignedOut: () => void }) {
     void load(null);
   }, [scope, query]);
 
-  useEffect(() => {
-    call<NotificationPage>("GET", "/api/notifications?status=unread&limit=1")
-      .then((page) => setUnread(page.unread_count))
-      .catch(() => setUnread(0));
-  }, [files]);
+  async function showThumbnail(file: FileItem) {
+    const id = await thumbnail(file);
+    const url = await contentUrl(id);
+    setThumbnails((shown) => ({ ...shown, [file.id]: url }));
+  }
 
   function send(chosen: FileList | null) {
     for (const file of Array.from(chosen ?? [])) {
@@ -154,9 +166,8 @@ function Files({ onSignedOut }: { onSignedOut: () => void }) {
     >
       <header>
         <h1>spindrive</h1>
-        <span class="bell" aria-label={`${unread} unread notifications`} title="Unread notifications">
-          🔔 {unread}
-        </span>
+        <span>{me.username}</span>
+        <Bell refresh={files} />
         <button
           type="button"
           onClick={() => act(() => call("POST", "/api/auth/logout")).finally(() => (session.clear(), onSignedOut()))}
@@ -216,7 +227,10 @@ function Files({ onSignedOut }: { onSignedOut: () => void }) {
         <tbody>
           {files.map((file) => (
             <tr key={file.id}>
-              <td>{file.file_name}</td>
+              <td>
+                {thumbnails[file.id] && <img src={thumbnails[file.id]} alt={`Thumbnail of ${file.file_name}`} />}
+                {file.file_name}
+              </td>
               <td>{file.size.toLocaleString()} B</td>
               <td>{file.owner.username}</td>
               <td>
@@ -232,6 +246,16 @@ function Files({ onSignedOut }: { onSignedOut: () => void }) {
                     }}
                   >
                     Rename
+                  </button>
+                )}
+                {file.content_type.startsWith("image/") && !thumbnails[file.id] && (
+                  <button type="button" onClick={() => act(() => showThumbnail(file))}>
+                    Thumbnail
+                  </button>
+                )}
+                {(file.owner.id === me.id || me.role === "admin") && (
+                  <button type="button" onClick={() => setSharing(file)}>
+                    Share
                   </button>
                 )}
                 {file.my_permission === "delete" && (
@@ -255,16 +279,28 @@ function Files({ onSignedOut }: { onSignedOut: () => void }) {
           Load more
         </button>
       )}
+      {sharing && <ShareDialog file={sharing} onClose={() => setSharing(null)} />}
     </main>
   );
 }
 
 function App() {
-  const [signedIn, setSignedIn] = useState(session.token() !== null);
-  return signedIn ? (
-    <Files onSignedOut={() => (session.clear(), setSignedIn(false))} />
+  const [me, setMe] = useState<User | null>(null);
+  const [checked, setChecked] = useState(false);
+  const signIn = () =>
+    call<User>("GET", "/api/auth/me")
+      .then(setMe)
+      .catch(() => (session.clear(), setMe(null)))
+      .finally(() => setChecked(true));
+  useEffect(() => {
+    if (session.token()) void signIn();
+    else setChecked(true);
+  }, []);
+  if (!checked) return <p>Loading…</p>;
+  return me ? (
+    <Files me={me} onSignedOut={() => (session.clear(), setMe(null))} />
   ) : (
-    <Auth onSignedIn={() => setSignedIn(true)} />
+    <Auth onSignedIn={signIn} />
   );
 }
 

@@ -1,0 +1,43 @@
+//! The web UI's main journeys in headless Chromium (web/tests/journey.mjs,
+//! playwright-core driving Debian's chromium) against the real app:
+//! register, upload three files, rename, share, the grantee's view,
+//! download and notification, a thumbnail, revoke; screenshots and an
+//! axe-core audit of each screen under .state/ui/.
+
+use crate::helpers::spawn_app;
+use spindrive_testkit::workspace_root;
+
+#[tokio::test]
+async fn the_main_journeys_work_in_a_browser() {
+    let app = spawn_app();
+    let out = workspace_root().join(".state/ui").join(&app.db.name);
+    std::fs::create_dir_all(&out).unwrap();
+    let photo = out.join("photo.png");
+    image::RgbImage::from_fn(640, 480, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, 128])
+    })
+    .save(&photo)
+    .unwrap();
+    let run = tokio::process::Command::new("node")
+        .arg(workspace_root().join("web/tests/journey.mjs"))
+        .env("BASE_URL", app.host.url(""))
+        .env("OUT_DIR", &out)
+        .env("PHOTO", &photo)
+        .output()
+        .await
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success() && stdout.contains("journey ok"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    for screen in ["login", "files", "share", "notifications"] {
+        for size in ["desktop", "phone"] {
+            assert!(
+                out.join(format!("{screen}-{size}.png")).exists(),
+                "{screen} {size}"
+            );
+        }
+    }
+}

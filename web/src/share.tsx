@@ -1,0 +1,101 @@
+import { useEffect, useState } from "preact/hooks";
+import { call } from "./api";
+import type { FileItem, Grant, GrantList } from "./api";
+import { readable } from "./errors";
+
+const LEVELS = ["read", "write", "delete"] as const;
+
+/** Who has access to a file, and the owner's controls to change that. */
+export function ShareDialog({ file, onClose }: { file: FileItem; onClose: () => void }) {
+  const [grants, setGrants] = useState<Grant[]>([]);
+  const [error, setError] = useState("");
+  const base = `/api/files/${file.id}/permissions`;
+
+  async function reload() {
+    try {
+      setGrants((await call<GrantList>("GET", base)).permissions);
+    } catch (failure) {
+      setError(readable(failure));
+    }
+  }
+
+  async function act(work: () => Promise<unknown>) {
+    setError("");
+    try {
+      await work();
+    } catch (failure) {
+      setError(readable(failure));
+    }
+    await reload();
+  }
+
+  useEffect(() => {
+    void reload();
+  }, [file.id]);
+
+  function share(event: Event) {
+    event.preventDefault();
+    const form = event.currentTarget as HTMLFormElement;
+    const data = new FormData(form);
+    void act(() => call("POST", base, { username: data.get("username"), permission: data.get("permission") }));
+    form.reset();
+  }
+
+  return (
+    <div class="dialog" role="dialog" aria-modal="true" aria-labelledby="share-title">
+      <h2 id="share-title">Share “{file.file_name}”</h2>
+      <form onSubmit={share}>
+        <label>
+          Username
+          <input name="username" required autocomplete="off" />
+        </label>
+        <label>
+          Level
+          <select name="permission">
+            {LEVELS.map((level) => (
+              <option value={level}>{level}</option>
+            ))}
+          </select>
+        </label>
+        <button type="submit">Share</button>
+      </form>
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+      <ul aria-label="Who has access">
+        {grants.map((grant) => (
+          <li key={grant.user.id}>
+            {grant.user.username}{" "}
+            {grant.is_owner ? (
+              "(owner)"
+            ) : (
+              <>
+                <label>
+                  <span class="visually-hidden">Level of {grant.user.username}</span>
+                  <select
+                    value={grant.permission}
+                    onChange={(event) =>
+                      act(() => call("PATCH", `${base}/${grant.user.id}`, { permission: event.currentTarget.value }))
+                    }
+                  >
+                    {LEVELS.map((level) => (
+                      <option value={level}>{level}</option>
+                    ))}
+                  </select>
+                </label>
+                <button type="button" onClick={() => act(() => call("DELETE", `${base}/${grant.user.id}`))}>
+                  Revoke {grant.user.username}
+                </button>
+              </>
+            )}
+          </li>
+        ))}
+      </ul>
+      <button type="button" onClick={onClose}>
+        Close
+      </button>
+    </div>
+  );
+}
