@@ -32,7 +32,7 @@ async fn the_main_journeys_work_in_a_browser() {
         "{stdout}{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    for screen in ["login", "files", "share", "notifications"] {
+    for screen in ["login", "files", "share", "preview", "notifications"] {
         for size in ["desktop", "phone"] {
             assert!(
                 out.join(format!("{screen}-{size}.png")).exists(),

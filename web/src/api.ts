@@ -81,13 +81,18 @@ export function upload(
   });
 }
 
-/** A file's content as a blob: URL (for saving or showing). */
-export async function contentUrl(fileId: string): Promise<string> {
+/**
+ * A file's content as a blob: URL (for saving or showing), typed `asType`
+ * when given: a blob: URL shares this page's origin, so what is shown is
+ * typed by the UI (an image, a PDF, plain text), never by the uploader.
+ */
+export async function contentUrl(fileId: string, asType?: string): Promise<string> {
   const response = await fetch(`/api/files/${fileId}/content`, {
     headers: { authorization: `Bearer ${session.token() ?? ""}` },
   });
   if (!response.ok) throw await failure(response);
-  return URL.createObjectURL(await response.blob());
+  const blob = await response.blob();
+  return URL.createObjectURL(asType ? new Blob([blob], { type: asType }) : blob);
 }
 
 /** Downloads a file's content and hands it to the browser to save. */

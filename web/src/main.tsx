@@ -88,6 +88,71 @@ function Auth({ onSignedIn }: { onSignedIn: () => void }) {
 }
 
 type Scope = "owned" | "shared" | "all";
+type Sort = "created_at:desc" | "created_at:asc" | "name:asc" | "name:desc" | "size:desc" | "size:asc";
+
+const SORTS: [Sort, string][] = [
+  ["created_at:desc", "Newest first"],
+  ["created_at:asc", "Oldest first"],
+  ["name:asc", "Name A–Z"],
+  ["name:desc", "Name Z–A"],
+  ["size:desc", "Largest first"],
+  ["size:asc", "Smallest first"],
+];
+
+/** Bytes as people read them. */
+function size(bytes: number): string {
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit += 1;
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+}
+
+/** How a file is shown in the browser, if it can be: images as they
+ * are, PDFs in the browser's viewer, any text as plain text. */
+function previewType(file: FileItem): string | null {
+  const type = file.content_type.split(";")[0].trim().toLowerCase();
+  if (/^image\/(png|jpeg|gif|webp)$/.test(type) || type === "application/pdf") return type;
+  return type.startsWith("text/") ? "text/plain" : null;
+}
+
+function Preview({ file, onClose }: { file: FileItem; onClose: () => void }) {
+  const [url, setUrl] = useState("");
+  const [error, setError] = useState("");
+  useEffect(() => {
+    let shown = "";
+    contentUrl(file.id, previewType(file) ?? "application/octet-stream")
+      .then((made) => setUrl((shown = made)))
+      .catch((failure) => setError(readable(failure)));
+    return () => shown && URL.revokeObjectURL(shown);
+  }, [file.id]);
+  return (
+    <div class="dialog preview" role="dialog" aria-modal="true" aria-labelledby="preview-title">
+      <h2 id="preview-title">{file.file_name}</h2>
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+      {url &&
+        (file.content_type.startsWith("image/") ? (
+          <img src={url} alt={file.file_name} />
+        ) : (
+          <iframe
+            src={url}
+            title={`Preview of ${file.file_name}`}
+            sandbox={previewType(file) === "application/pdf" ? undefined : ""}
+          />
+        ))}
+      <button type="button" onClick={onClose}>
+        Close
+      </button>
+    </div>
+  );
+}
 
 interface Upload {
   name: string;
@@ -104,10 +169,14 @@ function Files({ me, onSignedOut }: { me: User; onSignedOut: () => void }) {
   const [error, setError] = useState("");
   const [uploads, setUploads] = useState<Upload[]>([]);
   const [sharing, setSharing] = useState<FileItem | null>(null);
+  const [previewing, setPreviewing] = useState<FileItem | null>(null);
+  const [sort, setSort] = useState<Sort>("created_at:desc");
+  const [account, setAccount] = useState(me);
   const [thumbnails, setThumbnails] = useState<Record<string, string>>({});
 
   async function load(from: string | null) {
-    const params = new URLSearchParams({ scope, limit: "50" });
+    const [by, order] = sort.split(":");
+    const params = new URLSearchParams({ scope, limit: "50", sort: by, order });
     if (query) params.set("q", query);
     if (from) params.set("cursor", from);
     try {
@@ -123,7 +192,13 @@ function Files({ me, onSignedOut }: { me: User; onSignedOut: () => void }) {
 
   useEffect(() => {
     void load(null);
-  }, [scope, query]);
+  }, [scope, query, sort]);
+
+  useEffect(() => {
+    call<User>("GET", "/api/auth/me")
+      .then(setAccount)
+      .catch(() => undefined);
+  }, [files]);
 
   async function showThumbnail(file: FileItem) {
     const id = await thumbnail(file);
@@ -166,7 +241,9 @@ function Files({ me, onSignedOut }: { me: User; onSignedOut: () => void }) {
     >
       <header>
         <h1>spindrive</h1>
-        <span>{me.username}</span>
+        <span>
+          {account.username} · {size(account.usage)} of {size(account.quota)} used
+        </span>
         <Bell refresh={files} />
         <button
           type="button"
@@ -184,6 +261,14 @@ function Files({ me, onSignedOut }: { me: User; onSignedOut: () => void }) {
         <label class="search">
           Search
           <input type="search" value={query} onChange={(event) => setQuery(event.currentTarget.value)} />
+        </label>
+        <label>
+          Sort
+          <select value={sort} onChange={(event) => setSort(event.currentTarget.value as Sort)}>
+            {SORTS.map(([value, label]) => (
+              <option value={value}>{label}</option>
+            ))}
+          </select>
         </label>
         <label class="upload">
           Upload files
@@ -231,12 +316,17 @@ function Files({ me, onSignedOut }: { me: User; onSignedOut: () => void }) {
                 {thumbnails[file.id] && <img src={thumbnails[file.id]} alt={`Thumbnail of ${file.file_name}`} />}
                 {file.file_name}
               </td>
-              <td>{file.size.toLocaleString()} B</td>
+              <td>{size(file.size)}</td>
               <td>{file.owner.username}</td>
               <td>
                 <button type="button" onClick={() => act(() => download(file))}>
                   Download
                 </button>
+                {previewType(file) && (
+                  <button type="button" onClick={() => setPreviewing(file)}>
+                    Preview
+                  </button>
+                )}
                 {file.my_permission !== "read" && (
                   <button
                     type="button"
@@ -280,6 +370,7 @@ function Files({ me, onSignedOut }: { me: User; onSignedOut: () => void }) {
         </button>
       )}
       {sharing && <ShareDialog file={sharing} onClose={() => setSharing(null)} />}
+      {previewing && <Preview file={previewing} onClose={() => setPreviewing(null)} />}
     </main>
   );
 }

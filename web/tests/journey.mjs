@@ -69,6 +69,9 @@ try {
   ada.once("dialog", (dialog) => dialog.accept("plan v2.txt"));
   await row(ada, "plan.txt").getByRole("button", { name: "Rename" }).click();
   await row(ada, "plan v2.txt").waitFor();
+  await ada.getByLabel("Sort").selectOption("name:desc");
+  await ada.locator("tbody tr").first().getByText("plan v2.txt").waitFor();
+  await ada.getByText(/ada · .* of .* used/).waitFor();
 
   // Share notes.txt with bob, who registers first.
   const bobPage = await (await browser.newContext({ viewport: DESKTOP, acceptDownloads: true })).newPage();
@@ -92,6 +95,10 @@ try {
   ]);
   check(readFileSync(await saved.path()).equals(notes), "the downloaded bytes differ");
   check((await row(bobPage, "notes.txt").getByRole("button", { name: "Rename" }).count()) === 0, "bob may rename");
+  await row(bobPage, "notes.txt").getByRole("button", { name: "Preview" }).click();
+  await bobPage.getByTitle("Preview of notes.txt").waitFor();
+  await audit(bobPage, "preview");
+  await bobPage.getByRole("dialog").getByRole("button", { name: "Close" }).click();
   await bobPage.reload();
   await bobPage.getByRole("button", { name: /Notifications/ }).click();
   await bobPage.getByRole("region", { name: "Notifications" }).getByText(/notes\.txt/).waitFor();
