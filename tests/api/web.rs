@@ -88,21 +88,36 @@ async fn the_ui_is_served_with_types_caching_and_compression() {
     // Validators: each representation its own ETag; a current copy is 304.
     let etag = header(&headers, ETAG).to_owned();
     assert_ne!(etag, header(&brotli_headers, ETAG));
-    let (status, _, body) = app
+    assert_eq!(header(&headers, "vary".parse().unwrap()), "accept-encoding");
+    let (status, fresh, body) = app
         .page(Method::GET, script, &[(IF_NONE_MATCH.as_str(), &etag)])
         .await;
     assert_eq!((status, body.len()), (StatusCode::NOT_MODIFIED, 0));
+    assert_eq!(header(&fresh, ETAG), etag);
+    assert_eq!(
+        header(&fresh, CACHE_CONTROL),
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(header(&fresh, "vary".parse().unwrap()), "accept-encoding");
     let (status, _, _) = app
         .page(Method::GET, script, &[(IF_NONE_MATCH.as_str(), "\"stale\"")])
         .await;
     assert_eq!(status, StatusCode::OK);
 
-    // HEAD: the headers of GET, no body.
+    // HEAD: the headers of GET, no body (and no complaint from the runtime).
+    let (status, headers, body) = app.page(Method::HEAD, script, &[]).await;
+    assert_eq!((status, body.len()), (StatusCode::OK, 0));
+    assert_eq!(header(&headers, CONTENT_LENGTH), built(file).len().to_string());
     let (status, headers, body) = app.page(Method::HEAD, "/", &[]).await;
     assert_eq!((status, body.len()), (StatusCode::OK, 0));
     assert_eq!(
         header(&headers, CONTENT_LENGTH),
         built("index.html").len().to_string()
+    );
+    let log = app.host.stderr.text();
+    assert!(
+        !log.contains("ERROR") && !log.contains("rror processing"),
+        "{log}"
     );
 }
 
@@ -124,12 +139,20 @@ async fn client_routes_get_the_page_and_nothing_else_is_shadowed() {
     for missing in [
         "/assets/index-00000000.js",
         "/favicon.ico",
+        "/assets/gone",
+        "/report.pdf",
+        "/index.html.br",
         "/.env",
         "/%2e%2e/spin.toml",
         "/a%5C..%5Cspin.toml",
     ] {
-        let (status, _, body) = app.page(Method::GET, missing, &[]).await;
+        let (status, headers, body) = app.page(Method::GET, missing, &[]).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{missing}");
+        assert_eq!(header(&headers, CACHE_CONTROL), "no-store", "{missing}");
+        assert_eq!(
+            header(&headers, CONTENT_SECURITY_POLICY),
+            "default-src 'none'; frame-ancestors 'none'"
+        );
         assert!(
             String::from_utf8_lossy(&body).contains("\"not_found\""),
             "{missing}"

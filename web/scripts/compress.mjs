@@ -2,6 +2,7 @@
 // dist/, which the web component serves to clients that accept them.
 import { readdirSync, readFileSync, writeFileSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { brotliCompressSync, gzipSync, constants } from "node:zlib";
 
 const compressible = /\.(html|js|css|svg|json|webmanifest|txt)$/;
@@ -24,4 +25,4 @@ function walk(dir) {
   }
 }
 
-walk(new URL("../dist", import.meta.url).pathname);
+walk(fileURLToPath(new URL("../dist", import.meta.url)));

@@ -72,9 +72,12 @@ export function upload(
     request.onload = () => {
       if (request.status === 201) return resolve(request.response as FileItem);
       const body = request.response as ApiErrorBody | null;
-      reject(new ApiError(request.status, body?.error.code ?? "http_error", body?.error.message ?? `HTTP ${request.status}`));
+      reject(
+        new ApiError(request.status, body?.error?.code ?? "http_error", body?.error?.message ?? `HTTP ${request.status}`),
+      );
     };
     request.onerror = () => reject(new ApiError(0, "network", "the upload was interrupted"));
+    if (signal.aborted) return reject(new ApiError(0, "cancelled", "cancelled"));
     signal.addEventListener("abort", () => request.abort());
     request.onabort = () => reject(new ApiError(0, "cancelled", "cancelled"));
     request.send(file);

@@ -1,19 +1,23 @@
 import { render } from "preact";
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { ApiError, call, contentUrl, download, session, upload } from "./api";
 import type { FileItem, FilePage, Job, Session, User } from "./api";
 import { readable } from "./errors";
+import { Modal } from "./modal";
 import { Bell } from "./notifications";
 import { ShareDialog } from "./share";
 import "./styles.css";
 
-/** Asks for a thumbnail and waits for its job; the thumbnail's file id. */
+/** Asks for a thumbnail and waits (two minutes at most) for its job; the
+ * thumbnail's file id. */
 async function thumbnail(file: FileItem): Promise<string> {
   let job = await call<Job>("POST", `/api/files/${file.id}/transformations`, {
     type: "thumbnail",
     params: { size: 128 },
   });
+  const deadline = Date.now() + 120_000;
   for (let wait = 250; job.status === "pending" || job.status === "running"; wait = Math.min(wait * 2, 2000)) {
+    if (Date.now() > deadline) throw new ApiError(0, "job_slow", "the thumbnail is taking long; try again later");
     await new Promise((resolve) => setTimeout(resolve, wait));
     job = await call<Job>("GET", `/api/transformations/${job.id}`);
   }
@@ -88,6 +92,9 @@ function Auth({ onSignedIn }: { onSignedIn: () => void }) {
 }
 
 type Scope = "owned" | "shared" | "all";
+
+/** Numbers each upload of this page. */
+let uploadCount = 0;
 type Sort = "created_at:desc" | "created_at:asc" | "name:asc" | "name:desc" | "size:desc" | "size:asc";
 
 const SORTS: [Sort, string][] = [
@@ -130,7 +137,7 @@ function Preview({ file, onClose }: { file: FileItem; onClose: () => void }) {
     return () => shown && URL.revokeObjectURL(shown);
   }, [file.id]);
   return (
-    <div class="dialog preview" role="dialog" aria-modal="true" aria-labelledby="preview-title">
+    <Modal labelledBy="preview-title" onClose={onClose}>
       <h2 id="preview-title">{file.file_name}</h2>
       {error && (
         <p class="error" role="alert">
@@ -147,14 +154,12 @@ function Preview({ file, onClose }: { file: FileItem; onClose: () => void }) {
             sandbox={previewType(file) === "application/pdf" ? undefined : ""}
           />
         ))}
-      <button type="button" onClick={onClose}>
-        Close
-      </button>
-    </div>
+    </Modal>
   );
 }
 
 interface Upload {
+  id: number;
   name: string;
   progress: number;
   error?: string;
@@ -173,14 +178,28 @@ function Files({ me, onSignedOut }: { me: User; onSignedOut: () => void }) {
   const [sort, setSort] = useState<Sort>("created_at:desc");
   const [account, setAccount] = useState(me);
   const [thumbnails, setThumbnails] = useState<Record<string, string>>({});
+  // Uploads still running and blob: URLs shown, let go when this view goes.
+  const running = useRef(new Set<AbortController>());
+  const shown = useRef<string[]>([]);
+  useEffect(
+    () => () => {
+      running.current.forEach((upload) => upload.abort());
+      shown.current.forEach((url) => URL.revokeObjectURL(url));
+    },
+    [],
+  );
+  // Only the newest list request may fill the list.
+  const latest = useRef(0);
 
   async function load(from: string | null) {
+    const request = ++latest.current;
     const [by, order] = sort.split(":");
     const params = new URLSearchParams({ scope, limit: "50", sort: by, order });
     if (query) params.set("q", query);
     if (from) params.set("cursor", from);
     try {
       const page = await call<FilePage>("GET", `/api/files?${params}`);
+      if (request !== latest.current) return;
       setFiles((shown) => (from ? [...shown, ...page.files] : page.files));
       setCursor(page.next_cursor ?? null);
       setError("");
@@ -203,21 +222,25 @@ function Files({ me, onSignedOut }: { me: User; onSignedOut: () => void }) {
   async function showThumbnail(file: FileItem) {
     const id = await thumbnail(file);
     const url = await contentUrl(id);
+    shown.current.push(url);
     setThumbnails((shown) => ({ ...shown, [file.id]: url }));
   }
 
   function send(chosen: FileList | null) {
     for (const file of Array.from(chosen ?? [])) {
-      const entry: Upload = { name: file.name, progress: 0, cancel: new AbortController() };
+      const id = ++uploadCount;
+      const cancel = new AbortController();
       const update = (change: Partial<Upload>) =>
-        setUploads((all) => all.map((u) => (u === entry ? Object.assign(entry, change) && { ...entry } : u)));
-      setUploads((all) => [...all, entry]);
-      upload(file, (progress) => update({ progress }), entry.cancel.signal)
+        setUploads((all) => all.map((u) => (u.id === id ? { ...u, ...change } : u)));
+      setUploads((all) => [...all, { id, name: file.name, progress: 0, cancel }]);
+      running.current.add(cancel);
+      upload(file, (progress) => update({ progress }), cancel.signal)
         .then(() => {
-          setUploads((all) => all.filter((u) => u.name !== entry.name || u.progress < 1 || u.error));
+          setUploads((all) => all.filter((u) => u.id !== id));
           void load(null);
         })
-        .catch((failure) => update({ error: readable(failure) }));
+        .catch((failure) => update({ error: readable(failure) }))
+        .finally(() => running.current.delete(cancel));
     }
   }
 
@@ -247,14 +270,18 @@ function Files({ me, onSignedOut }: { me: User; onSignedOut: () => void }) {
         <Bell refresh={files} />
         <button
           type="button"
-          onClick={() => act(() => call("POST", "/api/auth/logout")).finally(() => (session.clear(), onSignedOut()))}
+          onClick={() =>
+            call("POST", "/api/auth/logout")
+              .catch(() => undefined)
+              .finally(onSignedOut)
+          }
         >
           Log out
         </button>
       </header>
       <nav aria-label="Which files">
         {(["all", "owned", "shared"] as Scope[]).map((each) => (
-          <button type="button" aria-pressed={scope === each} onClick={() => setScope(each)}>
+          <button key={each} type="button" aria-pressed={scope === each} onClick={() => setScope(each)}>
             {each === "all" ? "All" : each === "owned" ? "Mine" : "Shared with me"}
           </button>
         ))}
@@ -266,7 +293,9 @@ function Files({ me, onSignedOut }: { me: User; onSignedOut: () => void }) {
           Sort
           <select value={sort} onChange={(event) => setSort(event.currentTarget.value as Sort)}>
             {SORTS.map(([value, label]) => (
-              <option value={value}>{label}</option>
+              <option key={value} value={value}>
+                {label}
+              </option>
             ))}
           </select>
         </label>
@@ -283,7 +312,7 @@ function Files({ me, onSignedOut }: { me: User; onSignedOut: () => void }) {
       {uploads.length > 0 && (
         <ul class="uploads" aria-label="Uploads">
           {uploads.map((entry) => (
-            <li>
+            <li key={entry.id}>
               {entry.name}{" "}
               {entry.error ? (
                 <span class="error">{entry.error}</span>
@@ -381,7 +410,11 @@ function App() {
   const signIn = () =>
     call<User>("GET", "/api/auth/me")
       .then(setMe)
-      .catch(() => (session.clear(), setMe(null)))
+      .catch((failure) => {
+        // Only a rejected token signs out; an outage keeps it for later.
+        if (failure instanceof ApiError && failure.status === 401) session.clear();
+        setMe(null);
+      })
       .finally(() => setChecked(true));
   useEffect(() => {
     if (session.token()) void signIn();

@@ -15,6 +15,7 @@ export function Bell({ refresh }: { refresh: unknown }) {
       const page = await call<NotificationPage>("GET", "/api/notifications?limit=20");
       setUnread(page.unread_count);
       setFeed(page.notifications);
+      setError("");
     } catch (failure) {
       setError(readable(failure));
     }
@@ -22,7 +23,8 @@ export function Bell({ refresh }: { refresh: unknown }) {
 
   useEffect(() => {
     void reload();
-    const timer = setInterval(reload, 15_000);
+    // Polled only while someone looks at the page.
+    const timer = setInterval(() => document.visibilityState === "visible" && reload(), 15_000);
     return () => clearInterval(timer);
   }, [refresh]);
 
@@ -43,7 +45,14 @@ export function Bell({ refresh }: { refresh: unknown }) {
               </li>
             ))}
           </ul>
-          <button type="button" onClick={() => call("POST", "/api/notifications/read-all").then(reload)}>
+          <button
+            type="button"
+            onClick={() =>
+              call("POST", "/api/notifications/read-all")
+                .then(reload)
+                .catch((failure) => setError(readable(failure)))
+            }
+          >
             Mark all read
           </button>
         </section>

@@ -2,6 +2,7 @@ import { useEffect, useState } from "preact/hooks";
 import { call } from "./api";
 import type { FileItem, Grant, GrantList } from "./api";
 import { readable } from "./errors";
+import { Modal } from "./modal";
 
 const LEVELS = ["read", "write", "delete"] as const;
 
@@ -19,14 +20,18 @@ export function ShareDialog({ file, onClose }: { file: FileItem; onClose: () => 
     }
   }
 
-  async function act(work: () => Promise<unknown>) {
+  /** Runs a change; whether it succeeded. */
+  async function act(work: () => Promise<unknown>): Promise<boolean> {
     setError("");
+    let done = false;
     try {
       await work();
+      done = true;
     } catch (failure) {
       setError(readable(failure));
     }
     await reload();
+    return done;
   }
 
   useEffect(() => {
@@ -37,12 +42,13 @@ export function ShareDialog({ file, onClose }: { file: FileItem; onClose: () => 
     event.preventDefault();
     const form = event.currentTarget as HTMLFormElement;
     const data = new FormData(form);
-    void act(() => call("POST", base, { username: data.get("username"), permission: data.get("permission") }));
-    form.reset();
+    void act(() => call("POST", base, { username: data.get("username"), permission: data.get("permission") })).then(
+      (done) => done && form.reset(),
+    );
   }
 
   return (
-    <div class="dialog" role="dialog" aria-modal="true" aria-labelledby="share-title">
+    <Modal labelledBy="share-title" onClose={onClose}>
       <h2 id="share-title">Share “{file.file_name}”</h2>
       <form onSubmit={share}>
         <label>
@@ -53,7 +59,9 @@ export function ShareDialog({ file, onClose }: { file: FileItem; onClose: () => 
           Level
           <select name="permission">
             {LEVELS.map((level) => (
-              <option value={level}>{level}</option>
+              <option key={level} value={level}>
+                {level}
+              </option>
             ))}
           </select>
         </label>
@@ -81,7 +89,9 @@ export function ShareDialog({ file, onClose }: { file: FileItem; onClose: () => 
                     }
                   >
                     {LEVELS.map((level) => (
-                      <option value={level}>{level}</option>
+                      <option key={level} value={level}>
+                        {level}
+                      </option>
                     ))}
                   </select>
                 </label>
@@ -93,9 +103,6 @@ export function ShareDialog({ file, onClose }: { file: FileItem; onClose: () => 
           </li>
         ))}
       </ul>
-      <button type="button" onClick={onClose}>
-        Close
-      </button>
-    </div>
+    </Modal>
   );
 }

@@ -63,6 +63,8 @@ try {
     { name: "plan.txt", mimeType: "text/plain", buffer: Buffer.from("the plan") },
   ]);
   for (const name of ["notes.txt", "photo.png", "plan.txt"]) await row(ada, name).waitFor();
+  // Finished uploads leave the progress list.
+  await ada.getByRole("list", { name: "Uploads" }).waitFor({ state: "detached" });
   await audit(ada, "files");
 
   // Rename.
@@ -115,7 +117,12 @@ try {
   await ada.getByRole("dialog").getByRole("button", { name: "Revoke bob" }).click();
   await ada.getByRole("dialog").getByRole("button", { name: "Revoke bob" }).waitFor({ state: "detached" });
   await bobPage.reload();
-  await bobPage.getByRole("button", { name: "Shared with me" }).click();
+  await bobPage.getByText("Upload files").waitFor();
+  const [listed] = await Promise.all([
+    bobPage.waitForResponse((response) => response.url().includes("scope=shared")),
+    bobPage.getByRole("button", { name: "Shared with me" }).click(),
+  ]);
+  check((await listed.json()).files.length === 0, "the API still lists the revoked file for bob");
   await bobPage.getByText("No files here yet").waitFor();
   check((await row(bobPage, "notes.txt").count()) === 0, "bob still sees the revoked file");
 } finally {

@@ -16,8 +16,12 @@ use spindrive_webassets::{self as assets, Encoding};
 
 /// What the UI's page may load and do: only this origin's scripts, styles
 /// and API; previews of downloaded files as `blob:` URLs; never framed.
-const PAGE_POLICY: &str = "default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; \
-     frame-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+const PAGE_POLICY: &str = "default-src 'self'; img-src 'self' blob: data:; frame-src blob:; \
+     object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// Every other response (scripts, styles, errors) runs nothing if opened
+/// as a document.
+const ASSET_POLICY: &str = "default-src 'none'; frame-ancestors 'none'";
 
 #[http_service]
 async fn handle(request: Request) -> impl IntoResponse {
@@ -41,9 +45,17 @@ async fn handle(request: Request) -> impl IntoResponse {
     let headers = reply.headers_mut();
     headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-    if request.method() == Method::HEAD {
-        *reply.body_mut() = empty();
-    }
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    headers
+        .entry(CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(ASSET_POLICY));
+    // An error may not outlive a deployment in a cache (an asset missing
+    // on an old replica during a rollout).
+    headers
+        .entry(CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    // HEAD keeps the body: the runtime checks it against Content-Length,
+    // and the server does not send it.
     reply
 }
 

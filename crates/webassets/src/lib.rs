@@ -11,7 +11,8 @@ pub const INDEX: &str = "index.html";
 
 /// The asset file a request path names, relative to the assets' root;
 /// `None` for a path that could name something else (`..`, hidden files,
-/// backslashes, NUL, invalid percent-encoding).
+/// backslashes, NUL, invalid percent-encoding) or names a pre-compressed
+/// variant itself (served only as its asset's encoding).
 pub fn asset_path(request_path: &str) -> Option<String> {
     let decoded = percent_encoding::percent_decode_str(request_path)
         .decode_utf8()
@@ -23,11 +24,15 @@ pub fn asset_path(request_path: &str) -> Option<String> {
         }
         segments.push(segment);
     }
-    Some(if segments.is_empty() {
+    let path = if segments.is_empty() {
         INDEX.to_owned()
     } else {
         segments.join("/")
-    })
+    };
+    let variant = [Encoding::Brotli, Encoding::Gzip]
+        .iter()
+        .any(|e| path.ends_with(e.suffix()));
+    (!variant).then_some(path)
 }
 
 /// Whether a missing `path` is a route of the UI itself (`/files/abc`,
@@ -109,9 +114,10 @@ pub fn accepted_encodings(accept_encoding: Option<&str>) -> Vec<Encoding> {
     let mut brotli = None;
     let mut gzip = None;
     let mut any = None;
-    for item in accept_encoding.unwrap_or_default().split(',') {
+    let accept_encoding = accept_encoding.unwrap_or_default().to_ascii_lowercase();
+    for item in accept_encoding.split(',') {
         let mut parts = item.split(';');
-        let coding = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+        let coding = parts.next().unwrap_or_default().trim();
         let quality = parts
             .filter_map(|p| {
                 p.trim()
@@ -121,7 +127,7 @@ pub fn accepted_encodings(accept_encoding: Option<&str>) -> Vec<Encoding> {
             .next()
             .unwrap_or(1.0);
         let accepted = quality > 0.0;
-        match coding.as_str() {
+        match coding {
             "br" => brotli = Some(accepted),
             "gzip" | "x-gzip" => gzip = Some(accepted),
             "*" => any = Some(accepted),
@@ -178,6 +184,8 @@ mod tests {
             "/a%5Cb",
             "/a%00b",
             "/%ff",
+            "/assets/index-BzKq3tRw.js.br",
+            "/index.html.gz",
         ] {
             assert_eq!(asset_path(refused), None, "{refused}");
         }
@@ -230,6 +238,7 @@ mod tests {
         assert_eq!(accepted_encodings(Some("br;q=0, gzip;q=0.5")), vec![Gzip]);
         assert_eq!(accepted_encodings(Some("*")), vec![Brotli, Gzip]);
         assert_eq!(accepted_encodings(Some("*, br;q=0")), vec![Gzip]);
+        assert_eq!(accepted_encodings(Some("BR;Q=0, GZIP")), vec![Gzip]);
         assert_eq!(accepted_encodings(Some("identity")), vec![]);
         assert_eq!(accepted_encodings(None), vec![]);
     }
