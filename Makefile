@@ -109,6 +109,10 @@ bench-listing: components host ## Shared listings: one user among 1,000,000 file
 bench-transform: components host ## Image operations in the host vs native; jobs/s through the pipeline
 	scripts/with-services.sh $(CARGO) run --release -p spindrive-bench -- transform
 
+.PHONY: bench-ui
+bench-ui: ui components host ## The web UI in Chromium: first-load KB, a 1,000-file list's first page vs the login form
+	scripts/with-services.sh $(CARGO) run --release -p spindrive-bench -- ui
+
 .PHONY: bench-ocr
 bench-ocr: models components host ## OCR time per page (A4, 150 dpi, 30 lines) in the host vs native; peak memory
 	RTEN_NUM_THREADS=1 $(CARGO) run --release -p spindrive-bench -- ocr

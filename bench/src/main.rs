@@ -12,6 +12,7 @@ mod ocr_bench;
 mod pg_bench;
 mod report;
 mod transform_bench;
+mod ui_bench;
 mod wrk;
 
 use anyhow::Result;
@@ -72,6 +73,13 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         runs: usize,
     },
+    /// The web UI in headless Chromium: first-load bytes, the first page of
+    /// a 1,000-file list vs the login form, and each further page.
+    Ui {
+        /// Fresh browser contexts (the median counts).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
     /// Serve a native hyper hello (the baseline process).
     NativeHello {
         #[arg(long, default_value = "127.0.0.1:0")]
@@ -97,6 +105,7 @@ fn main() -> Result<()> {
         Command::Failover { rounds } => failover::run(rounds),
         Command::Transform { runs, jobs } => transform_bench::run(runs, jobs),
         Command::Ocr { runs } => ocr_bench::run(runs),
+        Command::Ui { runs } => ui_bench::run(runs),
         Command::NativeHello { listen } => native::serve_hello(listen),
         Command::NativePg {
             listen,
