@@ -84,7 +84,7 @@ validate-deploy: ## Render and validate the Kubernetes manifests offline
 	scripts/validate-deploy.sh
 
 .PHONY: bench
-bench: bench-host bench-app bench-files bench-listing bench-transform bench-ocr ## Every benchmark; figures land in bench/results/
+bench: bench-host bench-app bench-files bench-listing bench-transform bench-ocr bench-ui ## Every benchmark; figures land in bench/results/
 
 .PHONY: bench-host
 bench-host: components host ## The host vs native baselines (hello; a Postgres pool)
