@@ -170,6 +170,7 @@ impl App {
         pool_settings: PoolSettings,
     ) -> Result<Self> {
         resolver.check_required()?;
+        crate::wasi::remove_abandoned_copies();
         let pools = Arc::new(Pools::new(pool_settings));
         let engine = engine::build_engine(engine_settings)?;
         let linker = engine::build_linker(&engine)?;

@@ -22,13 +22,21 @@ pub struct ComponentWasi {
     files: Option<tempfile::TempDir>,
 }
 
+/// The start of the name of every `files` copy: the host's pid follows, so
+/// that copies left by a host that was killed can be told and removed.
+const FILES_COPY_PREFIX: &str = "spindrive-files-";
+
 impl ComponentWasi {
     pub fn prepare(component: &Component, app_dir: &Path) -> Result<Self> {
         let files = if component.files.is_empty() {
             None
         } else {
             let dir = tempfile::Builder::new()
-                .prefix(&format!("spindrive-{}-files-", component.id))
+                .prefix(&format!(
+                    "{FILES_COPY_PREFIX}{}-{}-",
+                    std::process::id(),
+                    component.id
+                ))
                 .tempdir()
                 .context("cannot create a directory for the component's files")?;
             copy_files(app_dir, &component.files, &component.exclude_files, dir.path())?;
@@ -107,6 +115,33 @@ fn copy_files(app_dir: &Path, files: &[FileMount], exclude: &[String], target: &
     Ok(())
 }
 
+/// Removes the `files` copies of hosts that are gone: a host killed with
+/// SIGKILL never drops its `TempDir`s. Only where `/proc` tells live pids.
+pub fn remove_abandoned_copies() {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|name| name.strip_prefix(FILES_COPY_PREFIX))
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new("/proc").join(pid.to_string()).exists()
+            && let Err(error) = std::fs::remove_dir_all(entry.path())
+        {
+            tracing::warn!(path = %entry.path().display(), %error, "cannot remove an abandoned files copy");
+        }
+    }
+}
+
 fn ensure_inside_app(relative: &Path) -> Result<()> {
     ensure!(
         relative
@@ -121,7 +156,11 @@ fn copy_one(from: &Path, to: &Path) -> Result<()> {
     if let Some(parent) = to.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    std::fs::copy(from, to).with_context(|| format!("cannot copy {}", from.display()))?;
+    // A hard link takes no space and, mounted read-only, serves as a copy;
+    // across file systems it cannot be made, and the bytes are copied.
+    if std::fs::hard_link(from, to).is_err() {
+        std::fs::copy(from, to).with_context(|| format!("cannot copy {}", from.display()))?;
+    }
     Ok(())
 }
 
@@ -270,6 +309,20 @@ mod tests {
             std::fs::read_to_string(target.path().join("srv/x/y.txt")).unwrap(),
             "y"
         );
+    }
+
+    #[test]
+    fn copies_of_dead_hosts_are_removed_and_live_ones_kept() {
+        let own = tempfile::Builder::new()
+            .prefix(&format!("{FILES_COPY_PREFIX}{}-web-", std::process::id()))
+            .tempdir()
+            .unwrap();
+        // Beyond the kernel's largest pid, so never alive.
+        let dead = std::env::temp_dir().join(format!("{FILES_COPY_PREFIX}4294967295-web-x"));
+        std::fs::create_dir_all(dead.join("inner")).unwrap();
+        remove_abandoned_copies();
+        assert!(own.path().exists());
+        assert!(!dead.exists());
     }
 
     #[test]
