@@ -1,11 +1,13 @@
 //! The web UI's main journeys in headless Chromium (web/tests/journey.mjs,
 //! playwright-core driving Debian's chromium) against the real app:
-//! register, upload three files, rename, share, the grantee's view,
-//! download and notification, a thumbnail, revoke; screenshots and an
-//! axe-core audit of each screen under .state/ui/.
+//! register (one user by keyboard only), upload, rename by keyboard,
+//! replace, share, the grantee's view, download and notification, a
+//! thumbnail kept across reloads, OCR text and content search, an admin's
+//! quota change, revoke; screenshots and an axe-core audit of each screen
+//! under .state/ui/.
 
 use crate::helpers::spawn_app;
-use spindrive_testkit::workspace_root;
+use spindrive_testkit::{documents, workspace_root};
 
 #[tokio::test]
 async fn the_main_journeys_work_in_a_browser() {
@@ -18,16 +20,26 @@ async fn the_main_journeys_work_in_a_browser() {
     })
     .save(&photo)
     .unwrap();
+    let letter = out.join("letter.png");
+    let lines = [
+        "Dear customer, thank you for your order.",
+        "Please keep this letter with the pineapple invoice.",
+    ]
+    .map(str::to_owned);
+    documents::render(&lines, 900, 160, 28.0, 30.0)
+        .save(&letter)
+        .unwrap();
     let journey = tokio::process::Command::new("node")
         .arg(workspace_root().join("web/tests/journey.mjs"))
         .env("BASE_URL", app.host.url(""))
         .env("OUT_DIR", &out)
         .env("PHOTO", &photo)
+        .env("LETTER", &letter)
         .kill_on_drop(true)
         .output();
-    let run = tokio::time::timeout(std::time::Duration::from_secs(180), journey)
+    let run = tokio::time::timeout(std::time::Duration::from_secs(300), journey)
         .await
-        .expect("the journey ends within 3 minutes")
+        .expect("the journey ends within 5 minutes")
         .expect("node runs");
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(
@@ -35,7 +47,15 @@ async fn the_main_journeys_work_in_a_browser() {
         "{stdout}{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    for screen in ["login", "files", "share", "preview", "notifications"] {
+    for screen in [
+        "login",
+        "files",
+        "share",
+        "preview",
+        "notifications",
+        "transform",
+        "users",
+    ] {
         for size in ["desktop", "phone"] {
             assert!(
                 out.join(format!("{screen}-{size}.png")).exists(),

@@ -12,6 +12,9 @@ export type Grant = components["schemas"]["Grant"];
 export type GrantList = components["schemas"]["GrantList"];
 export type Job = components["schemas"]["Transformation"];
 export type Notification = components["schemas"]["Notification"];
+export type UserPage = components["schemas"]["UserPage"];
+export type JobPage = components["schemas"]["TransformationPage"];
+export type AdminChange = components["schemas"]["AdminChange"];
 
 /** An error the API answered, with its readable message. */
 export class ApiError extends Error {
@@ -56,21 +59,26 @@ export async function call<T>(method: string, path: string, body?: unknown): Pro
   return (response.status === 204 ? undefined : await response.json()) as T;
 }
 
-/** Uploads one file with progress (fetch cannot report upload progress). */
-export function upload(
+/** Sends a file's bytes with progress (fetch cannot report upload
+ * progress); the file as the API answers it. */
+function sendBytes(
+  method: string,
+  path: string,
   file: File,
+  headers: Record<string, string>,
   onProgress: (fraction: number) => void,
   signal: AbortSignal,
 ): Promise<FileItem> {
   return new Promise((resolve, reject) => {
     const request = new XMLHttpRequest();
-    request.open("POST", `/api/files?name=${encodeURIComponent(file.name)}`);
+    request.open(method, path);
     request.setRequestHeader("authorization", `Bearer ${session.token() ?? ""}`);
     request.setRequestHeader("content-type", file.type || "application/octet-stream");
+    for (const [name, value] of Object.entries(headers)) request.setRequestHeader(name, value);
     request.responseType = "json";
     request.upload.onprogress = (event) => event.lengthComputable && onProgress(event.loaded / event.total);
     request.onload = () => {
-      if (request.status === 201) return resolve(request.response as FileItem);
+      if (request.status === 200 || request.status === 201) return resolve(request.response as FileItem);
       const body = request.response as ApiErrorBody | null;
       reject(
         new ApiError(request.status, body?.error?.code ?? "http_error", body?.error?.message ?? `HTTP ${request.status}`),
@@ -84,18 +92,45 @@ export function upload(
   });
 }
 
+/** Uploads one file as a new file of the caller's. */
+export function upload(file: File, onProgress: (fraction: number) => void, signal: AbortSignal): Promise<FileItem> {
+  return sendBytes("POST", `/api/files?name=${encodeURIComponent(file.name)}`, file, {}, onProgress, signal);
+}
+
+/** Replaces a file's content, only if it is still the content listed (else
+ * the API answers 412 and nothing changes). */
+export function replace(
+  target: FileItem,
+  file: File,
+  onProgress: (fraction: number) => void,
+  signal: AbortSignal,
+): Promise<FileItem> {
+  const ifMatch = { "if-match": `"${target.sha256}"` };
+  return sendBytes("PUT", `/api/files/${target.id}/content`, file, ifMatch, onProgress, signal);
+}
+
+/** A file's content. */
+async function content(fileId: string): Promise<Blob> {
+  const response = await fetch(`/api/files/${fileId}/content`, {
+    headers: { authorization: `Bearer ${session.token() ?? ""}` },
+  });
+  if (!response.ok) throw await failure(response);
+  return response.blob();
+}
+
 /**
  * A file's content as a blob: URL (for saving or showing), typed `asType`
  * when given: a blob: URL shares this page's origin, so what is shown is
  * typed by the UI (an image, a PDF, plain text), never by the uploader.
  */
 export async function contentUrl(fileId: string, asType?: string): Promise<string> {
-  const response = await fetch(`/api/files/${fileId}/content`, {
-    headers: { authorization: `Bearer ${session.token() ?? ""}` },
-  });
-  if (!response.ok) throw await failure(response);
-  const blob = await response.blob();
+  const blob = await content(fileId);
   return URL.createObjectURL(asType ? new Blob([blob], { type: asType }) : blob);
+}
+
+/** A text file's content (an extraction's result). */
+export async function textOf(fileId: string): Promise<string> {
+  return (await content(fileId)).text();
 }
 
 /** Downloads a file's content and hands it to the browser to save. */

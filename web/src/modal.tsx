@@ -15,13 +15,19 @@ export function Modal({
   children: ComponentChildren;
 }) {
   const dialog = useRef<HTMLDialogElement>(null);
+  // Closing on unmount fires `close` later: by then another dialog may
+  // have opened, which that event must not close.
+  const unmounted = useRef(false);
   useEffect(() => {
     const element = dialog.current;
     element?.showModal();
-    return () => element?.close();
+    return () => {
+      unmounted.current = true;
+      element?.close();
+    };
   }, []);
   return (
-    <dialog ref={dialog} class="dialog" aria-labelledby={labelledBy} onClose={onClose}>
+    <dialog ref={dialog} class="dialog" aria-labelledby={labelledBy} onClose={() => unmounted.current || onClose()}>
       {children}
       <button type="button" onClick={onClose}>
         Close

@@ -6,6 +6,16 @@ import { Modal } from "./modal";
 
 const LEVELS = ["read", "write", "delete"] as const;
 
+const LevelOptions = () => (
+  <>
+    {LEVELS.map((level) => (
+      <option key={level} value={level}>
+        {level}
+      </option>
+    ))}
+  </>
+);
+
 /** Who has access to a file, and the owner's controls to change that. */
 export function ShareDialog({ file, onClose }: { file: FileItem; onClose: () => void }) {
   const [grants, setGrants] = useState<Grant[]>([]);
@@ -58,11 +68,7 @@ export function ShareDialog({ file, onClose }: { file: FileItem; onClose: () => 
         <label>
           Level
           <select name="permission">
-            {LEVELS.map((level) => (
-              <option key={level} value={level}>
-                {level}
-              </option>
-            ))}
+            <LevelOptions />
           </select>
         </label>
         <button type="submit">Share</button>
@@ -88,11 +94,7 @@ export function ShareDialog({ file, onClose }: { file: FileItem; onClose: () => 
                       act(() => call("PATCH", `${base}/${grant.user.id}`, { permission: event.currentTarget.value }))
                     }
                   >
-                    {LEVELS.map((level) => (
-                      <option key={level} value={level}>
-                        {level}
-                      </option>
-                    ))}
+                    <LevelOptions />
                   </select>
                 </label>
                 <button type="button" onClick={() => act(() => call("DELETE", `${base}/${grant.user.id}`))}>

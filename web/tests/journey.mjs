@@ -8,6 +8,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 const base = process.env.BASE_URL;
 const out = process.env.OUT_DIR;
 const photo = readFileSync(process.env.PHOTO);
+const letter = readFileSync(process.env.LETTER);
 mkdirSync(out, { recursive: true });
 const axe = readFileSync(new URL("../node_modules/axe-core/axe.min.js", import.meta.url), "utf8");
 const DESKTOP = { width: 1280, height: 800 };
@@ -26,13 +27,45 @@ async function audit(page, screen) {
   }
   await page.setViewportSize(DESKTOP);
   await page.evaluate(axe);
-  const { violations } = await page.evaluate(() => globalThis.axe.run(document, { resultTypes: ["violations"] }));
-  const grave = violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  audits.push({ screen, violations: violations.map((v) => `${v.impact} ${v.id}`) });
-  check(grave.length === 0, `${screen}: ${grave.map((v) => `${v.id}: ${v.help}`).join("; ")}`);
+  // In both colour schemes: contrast differs.
+  for (const colorScheme of ["light", "dark"]) {
+    await page.emulateMedia({ colorScheme });
+    const { violations } = await page.evaluate(() => globalThis.axe.run(document, { resultTypes: ["violations"] }));
+    const grave = violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+    audits.push({ screen, colorScheme, violations: violations.map((v) => `${v.impact} ${v.id}`) });
+    check(grave.length === 0, `${screen} (${colorScheme}): ${grave.map((v) => `${v.id}: ${v.help}`).join("; ")}`);
+  }
+  await page.emulateMedia({ colorScheme: null });
 }
 
 const row = (page, name) => page.locator("tbody tr", { hasText: name });
+
+/** Tabs (and only tabs) until `target` has the focus, which must be
+ * visibly marked; fails if it is never reached. */
+async function tabTo(page, target) {
+  for (let presses = 0; presses < 80; presses += 1) {
+    await page.keyboard.press("Tab");
+    if (await target.evaluate((element) => element === document.activeElement)) {
+      const outline = await target.evaluate((element) => getComputedStyle(element).outlineStyle);
+      check(outline !== "none", "the focused control shows no focus ring");
+      return;
+    }
+  }
+  throw new Error(`not reachable with Tab: ${target}`);
+}
+
+/** Opens a file's Transform dialog, asks for `kind`, and waits (bounded)
+ * for its job to complete. */
+async function transform(page, name, kind, choose = async () => {}) {
+  await row(page, name).getByRole("button", { name: "Transform" }).click();
+  const dialog = page.getByRole("dialog");
+  await dialog.getByRole("combobox", { name: "Transformation" }).selectOption({ label: kind });
+  await choose(dialog);
+  await dialog.getByRole("button", { name: "Request" }).click();
+  const jobs = dialog.getByRole("list", { name: "Transformations" });
+  await jobs.getByText(`${kind}: complete`).waitFor({ timeout: 120_000 });
+  return dialog;
+}
 
 async function signUp(page, username) {
   await page.goto(base);
@@ -44,12 +77,28 @@ async function signUp(page, username) {
   await page.getByText("Upload files").waitFor();
 }
 
+/** The same, with the keyboard only. */
+async function signUpByKeyboard(page, username) {
+  await page.goto(base);
+  await tabTo(page, page.getByRole("button", { name: "No account? Register" }));
+  await page.keyboard.press("Enter");
+  await tabTo(page, page.getByLabel("Username"));
+  await page.keyboard.type(username);
+  await page.keyboard.press("Tab");
+  await page.keyboard.type(`${username}@example.com`);
+  await page.keyboard.press("Tab");
+  await page.keyboard.type(`${username}-secret-pw`);
+  await page.keyboard.press("Enter");
+  await page.getByText("Upload files").waitFor();
+}
+
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
   args: ["--no-sandbox"],
 });
+const pages = {};
 try {
-  const ada = await (await browser.newContext({ viewport: DESKTOP })).newPage();
+  const ada = (pages.ada = await (await browser.newContext({ viewport: DESKTOP })).newPage());
   await ada.goto(base);
   await ada.getByRole("heading", { name: "Log in" }).waitFor();
   await audit(ada, "login");
@@ -57,27 +106,47 @@ try {
 
   // Three files at once; each lands in the list.
   const notes = Buffer.from("meeting notes\n".repeat(1000));
-  await ada.locator('input[type="file"]').setInputFiles([
+  await ada.locator('input[type="file"][multiple]').setInputFiles([
     { name: "notes.txt", mimeType: "text/plain", buffer: notes },
     { name: "photo.png", mimeType: "image/png", buffer: photo },
     { name: "plan.txt", mimeType: "text/plain", buffer: Buffer.from("the plan") },
   ]);
   for (const name of ["notes.txt", "photo.png", "plan.txt"]) await row(ada, name).waitFor();
+  await ada.locator('input[type="file"][multiple]').setInputFiles([
+    { name: "letter.png", mimeType: "image/png", buffer: letter },
+  ]);
+  await row(ada, "letter.png").waitFor();
   // Finished uploads leave the progress list.
   await ada.getByRole("list", { name: "Uploads" }).waitFor({ state: "detached" });
   await audit(ada, "files");
 
-  // Rename.
-  ada.once("dialog", (dialog) => dialog.accept("plan v2.txt"));
-  await row(ada, "plan.txt").getByRole("button", { name: "Rename" }).click();
+  // Rename, with the keyboard only: focus lands in the name, Enter saves.
+  await tabTo(ada, row(ada, "plan.txt").getByRole("button", { name: "Rename" }));
+  await ada.keyboard.press("Enter");
+  check(
+    await ada.getByLabel("New name").evaluate((input) => input === document.activeElement),
+    "the rename dialog does not take the focus",
+  );
+  await ada.keyboard.press("ControlOrMeta+A");
+  await ada.keyboard.type("plan v2.txt");
+  await ada.keyboard.press("Enter");
   await row(ada, "plan v2.txt").waitFor();
+  check((await ada.getByRole("dialog").count()) === 0, "the rename dialog stays open");
+
+  // Replace its content: only if unchanged since listed (If-Match).
+  const [chooser] = await Promise.all([
+    ada.waitForEvent("filechooser"),
+    row(ada, "plan v2.txt").getByRole("button", { name: "Replace" }).click(),
+  ]);
+  await chooser.setFiles({ name: "plan v3.txt", mimeType: "text/plain", buffer: Buffer.from("the better plan") });
+  await row(ada, "plan v2.txt").getByText("15 B").waitFor();
   await ada.getByLabel("Sort").selectOption("name:desc");
   await ada.locator("tbody tr").first().getByText("plan v2.txt").waitFor();
   await ada.getByText(/ada · .* of .* used/).waitFor();
 
   // Share notes.txt with bob, who registers first.
-  const bobPage = await (await browser.newContext({ viewport: DESKTOP, acceptDownloads: true })).newPage();
-  await signUp(bobPage, "bob");
+  const bobPage = (pages.bob = await (await browser.newContext({ viewport: DESKTOP, acceptDownloads: true })).newPage());
+  await signUpByKeyboard(bobPage, "bob");
   await row(ada, "notes.txt").getByRole("button", { name: "Share" }).click();
   const dialog = ada.getByRole("dialog");
   await dialog.getByLabel("Username").fill("bob");
@@ -106,11 +175,45 @@ try {
   await bobPage.getByRole("region", { name: "Notifications" }).getByText(/notes\.txt/).waitFor();
   await audit(bobPage, "notifications");
 
-  // Ada's thumbnail: the job completes and the image is shown.
-  await row(ada, "photo.png").getByRole("button", { name: "Thumbnail" }).click();
-  const thumbnail = ada.getByRole("img", { name: "Thumbnail of photo.png" });
-  await thumbnail.waitFor({ timeout: 60_000 });
-  check((await thumbnail.evaluate((img) => img.naturalWidth)) > 0, "the thumbnail does not show");
+  // Ada's thumbnail: the job completes and the image is shown, then and
+  // after a reload.
+  await (await transform(ada, "photo.png", "Thumbnail")).getByRole("button", { name: "Close" }).click();
+  for (const reload of [false, true]) {
+    if (reload) await ada.reload();
+    const thumbnail = ada.getByRole("img", { name: "Thumbnail of photo.png" });
+    await thumbnail.waitFor();
+    await ada.waitForFunction((img) => img.complete && img.naturalWidth > 0, await thumbnail.elementHandle());
+  }
+
+  // OCR: the letter's text is read, shown, and found by content search.
+  const ocr = await transform(ada, "letter.png", "Read the text (OCR)", (dialog) =>
+    dialog.getByLabel("Latin script").check(),
+  );
+  await ocr.getByRole("button", { name: "Show text" }).click();
+  await ocr.getByLabel("Text read from letter.png").getByText(/pineapple invoice/).waitFor();
+  await audit(ada, "transform");
+  await ocr.getByRole("button", { name: "Close" }).click();
+  await ada.getByLabel("Search", { exact: true }).fill("pineapple");
+  await ada.getByText("Nothing matches.").waitFor();
+  await ada.getByLabel("Search inside files").check();
+  await row(ada, "letter.png").waitFor();
+  for (const other of ["notes.txt", "photo.png", "plan v2.txt"]) {
+    check((await row(ada, other).count()) === 0, `content search finds ${other}`);
+  }
+  await ada.getByLabel("Search inside files").uncheck();
+  await ada.getByLabel("Search", { exact: true }).fill("");
+  await row(ada, "notes.txt").waitFor();
+
+  // Ada, the first account and so an admin, gives bob a 5 MB quota.
+  await ada.getByRole("link", { name: "Users" }).click();
+  await ada.getByLabel("Quota of bob in MB (blank: the default)").fill("5");
+  await ada.getByRole("button", { name: "Set the quota of bob" }).click();
+  await row(ada, "bob").getByText("of 5.0 MB").waitFor();
+  await audit(ada, "users");
+  await bobPage.reload();
+  await bobPage.getByText(/bob · .* of 5\.0 MB used/).waitFor();
+  await ada.goBack();
+  await row(ada, "notes.txt").waitFor();
 
   // Revoked: gone from bob's list.
   await row(ada, "notes.txt").getByRole("button", { name: "Share" }).click();
@@ -125,6 +228,12 @@ try {
   check((await listed.json()).files.length === 0, "the API still lists the revoked file for bob");
   await bobPage.getByText("No files here yet").waitFor();
   check((await row(bobPage, "notes.txt").count()) === 0, "bob still sees the revoked file");
+} catch (failure) {
+  // What each user saw when it failed.
+  for (const [who, page] of Object.entries(pages)) {
+    await page.screenshot({ path: `${out}/failure-${who}.png`, fullPage: true }).catch(() => undefined);
+  }
+  throw failure;
 } finally {
   writeFileSync(`${out}/axe.json`, JSON.stringify(audits, null, 2));
   await browser.close();

@@ -1,0 +1,71 @@
+import { useState } from "preact/hooks";
+import { call, session } from "./api";
+import type { Session } from "./api";
+import { readable } from "./errors";
+
+/** Log in, or register and log in. */
+export function Auth({ onSignedIn }: { onSignedIn: () => void }) {
+  const [mode, setMode] = useState<"login" | "register">("login");
+  const [error, setError] = useState("");
+  const [busy, setBusy] = useState(false);
+
+  async function submit(event: Event) {
+    event.preventDefault();
+    const form = new FormData(event.currentTarget as HTMLFormElement);
+    const username = String(form.get("username"));
+    const password = String(form.get("password"));
+    setBusy(true);
+    setError("");
+    try {
+      if (mode === "register") {
+        await call("POST", "/api/auth/register", { username, email: String(form.get("email")), password });
+      }
+      const signed = await call<Session>("POST", "/api/auth/login", { login: username, password });
+      session.save(signed.token);
+      onSignedIn();
+    } catch (failure) {
+      setError(readable(failure));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <main class="auth">
+      <h1>spindrive</h1>
+      <form onSubmit={submit} aria-describedby={error ? "auth-error" : undefined}>
+        <h2>{mode === "login" ? "Log in" : "Create an account"}</h2>
+        <label>
+          Username
+          <input name="username" autocomplete="username" required minLength={3} maxLength={32} />
+        </label>
+        {mode === "register" && (
+          <label>
+            Email
+            <input name="email" type="email" autocomplete="email" required />
+          </label>
+        )}
+        <label>
+          Password
+          <input
+            name="password"
+            type="password"
+            autocomplete={mode === "login" ? "current-password" : "new-password"}
+            required
+          />
+        </label>
+        {error && (
+          <p id="auth-error" class="error" role="alert">
+            {error}
+          </p>
+        )}
+        <button type="submit" disabled={busy}>
+          {mode === "login" ? "Log in" : "Register"}
+        </button>
+        <button type="button" class="link" onClick={() => setMode(mode === "login" ? "register" : "login")}>
+          {mode === "login" ? "No account? Register" : "Have an account? Log in"}
+        </button>
+      </form>
+    </main>
+  );
+}

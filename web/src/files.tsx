@@ -1,0 +1,390 @@
+import { useEffect, useRef, useState } from "preact/hooks";
+import { ApiError, call, contentUrl, download, replace, upload } from "./api";
+import type { FileItem, FilePage, User } from "./api";
+import { readable } from "./errors";
+import { size } from "./format";
+import { kindsFor, TransformDialog } from "./jobs";
+import { Modal } from "./modal";
+import { ShareDialog } from "./share";
+import { useThumbnails } from "./thumbnails";
+
+type Scope = "owned" | "shared" | "all";
+type Sort =
+  | "created_at:desc"
+  | "created_at:asc"
+  | "name:asc"
+  | "name:desc"
+  | "size:desc"
+  | "size:asc"
+  | "relevance:desc";
+
+const SORTS: [Sort, string][] = [
+  ["created_at:desc", "Newest first"],
+  ["created_at:asc", "Oldest first"],
+  ["name:asc", "Name A–Z"],
+  ["name:desc", "Name Z–A"],
+  ["size:desc", "Largest first"],
+  ["size:asc", "Smallest first"],
+];
+const BEST_MATCH: [Sort, string] = ["relevance:desc", "Best match"];
+
+/** Numbers each transfer of this page. */
+let transferCount = 0;
+
+/** How a file is shown in the browser, if it can be: images as they
+ * are, PDFs in the browser's viewer, any text as plain text. */
+function previewType(file: FileItem): string | null {
+  const type = file.content_type.split(";")[0].trim().toLowerCase();
+  if (/^image\/(png|jpeg|gif|webp)$/.test(type) || type === "application/pdf") return type;
+  return type.startsWith("text/") ? "text/plain" : null;
+}
+
+function Preview({ file, onClose }: { file: FileItem; onClose: () => void }) {
+  const [url, setUrl] = useState("");
+  const [error, setError] = useState("");
+  useEffect(() => {
+    let shown = "";
+    contentUrl(file.id, previewType(file) ?? "application/octet-stream")
+      .then((made) => setUrl((shown = made)))
+      .catch((failure) => setError(readable(failure)));
+    return () => shown && URL.revokeObjectURL(shown);
+  }, [file.id]);
+  return (
+    <Modal labelledBy="preview-title" onClose={onClose}>
+      <h2 id="preview-title">{file.file_name}</h2>
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+      {url &&
+        (file.content_type.startsWith("image/") ? (
+          <img src={url} alt={file.file_name} />
+        ) : (
+          <iframe
+            src={url}
+            title={`Preview of ${file.file_name}`}
+            sandbox={previewType(file) === "application/pdf" ? undefined : ""}
+          />
+        ))}
+    </Modal>
+  );
+}
+
+function RenameDialog({ file, onDone, onClose }: { file: FileItem; onDone: () => void; onClose: () => void }) {
+  const [error, setError] = useState("");
+  async function rename(event: Event) {
+    event.preventDefault();
+    const name = String(new FormData(event.currentTarget as HTMLFormElement).get("name"));
+    try {
+      await call("PATCH", `/api/files/${file.id}`, { file_name: name });
+      onDone();
+    } catch (failure) {
+      setError(readable(failure));
+    }
+  }
+  return (
+    <Modal labelledBy="rename-title" onClose={onClose}>
+      <h2 id="rename-title">Rename “{file.file_name}”</h2>
+      <form onSubmit={rename}>
+        <label>
+          New name
+          <input name="name" required maxLength={255} defaultValue={file.file_name} />
+        </label>
+        <button type="submit">Save</button>
+      </form>
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+    </Modal>
+  );
+}
+
+interface Transfer {
+  id: number;
+  name: string;
+  progress: number;
+  error?: string;
+  cancel: AbortController;
+}
+
+type Dialog =
+  | { kind: "share" | "preview" | "rename" | "transform"; file: FileItem }
+  | { kind: "none" };
+
+/** The file list: scope, search, sort, paging; uploads and every action on a file. */
+export function Files({ me, onChanged, onSignedOut }: { me: User; onChanged: () => void; onSignedOut: () => void }) {
+  const [scope, setScope] = useState<Scope>("all");
+  // What is typed in the search box; searched once typing pauses.
+  const [typed, setTyped] = useState("");
+  const [query, setQuery] = useState("");
+  const [inContent, setInContent] = useState(false);
+  const [files, setFiles] = useState<FileItem[]>([]);
+  const [cursor, setCursor] = useState<string | null>(null);
+  const [error, setError] = useState("");
+  const [transfers, setTransfers] = useState<Transfer[]>([]);
+  const [dialog, setDialog] = useState<Dialog>({ kind: "none" });
+  const [sort, setSort] = useState<Sort>("created_at:desc");
+  const thumbnails = useThumbnails(files);
+  const replacing = useRef<FileItem | null>(null);
+  const replacePicker = useRef<HTMLInputElement>(null);
+  // Transfers still running, stopped when this view goes.
+  const running = useRef(new Set<AbortController>());
+  useEffect(() => () => running.current.forEach((transfer) => transfer.abort()), []);
+  // Only the newest list request may fill the list.
+  const latest = useRef(0);
+
+  async function load(from: string | null) {
+    const request = ++latest.current;
+    const [by, order] = sort.split(":");
+    const params = new URLSearchParams({ scope, limit: "50", sort: by, order });
+    if (query) params.set("q", query);
+    if (query && inContent) params.set("content", "true");
+    if (from) params.set("cursor", from);
+    try {
+      const page = await call<FilePage>("GET", `/api/files?${params}`);
+      if (request !== latest.current) return;
+      setFiles((shown) => (from ? [...shown, ...page.files] : page.files));
+      setCursor(page.next_cursor ?? null);
+      setError("");
+      if (!from) onChanged();
+    } catch (failure) {
+      if (failure instanceof ApiError && failure.status === 401) return onSignedOut();
+      setError(readable(failure));
+    }
+  }
+
+  useEffect(() => {
+    const pause = setTimeout(() => setQuery(typed.trim()), 300);
+    return () => clearTimeout(pause);
+  }, [typed]);
+
+  useEffect(() => {
+    void load(null);
+  }, [scope, query, sort, inContent]);
+
+  function searchContent(on: boolean) {
+    setInContent(on);
+    if (on) setSort("relevance:desc");
+    else if (sort === "relevance:desc") setSort("created_at:desc");
+  }
+
+  /** Runs one transfer with progress and cancel, then reloads the list. */
+  function transfer(name: string, send: (onProgress: (p: number) => void, signal: AbortSignal) => Promise<unknown>) {
+    const id = ++transferCount;
+    const cancel = new AbortController();
+    const update = (change: Partial<Transfer>) =>
+      setTransfers((all) => all.map((t) => (t.id === id ? { ...t, ...change } : t)));
+    setTransfers((all) => [...all, { id, name, progress: 0, cancel }]);
+    running.current.add(cancel);
+    send((progress) => update({ progress }), cancel.signal)
+      .then(() => {
+        setTransfers((all) => all.filter((t) => t.id !== id));
+        void load(null);
+      })
+      .catch((failure) => update({ error: readable(failure) }))
+      .finally(() => running.current.delete(cancel));
+  }
+
+  function send(chosen: FileList | null) {
+    for (const file of Array.from(chosen ?? [])) {
+      transfer(file.name, (onProgress, signal) => upload(file, onProgress, signal));
+    }
+  }
+
+  function replaceWith(chosen: FileList | null) {
+    const target = replacing.current;
+    const file = chosen?.[0];
+    if (!target || !file) return;
+    transfer(`${target.file_name} (replacing)`, (onProgress, signal) => replace(target, file, onProgress, signal));
+  }
+
+  async function act(work: () => Promise<unknown>) {
+    try {
+      await work();
+      await load(null);
+    } catch (failure) {
+      setError(readable(failure));
+    }
+  }
+
+  async function openResult(fileId: string) {
+    try {
+      setDialog({ kind: "preview", file: await call<FileItem>("GET", `/api/files/${fileId}`) });
+    } catch (failure) {
+      setError(readable(failure));
+    }
+  }
+
+  const close = () => setDialog({ kind: "none" });
+  return (
+    <section
+      class="files"
+      aria-labelledby="files-title"
+      onDragOver={(event) => event.preventDefault()}
+      onDrop={(event) => {
+        event.preventDefault();
+        send(event.dataTransfer?.files ?? null);
+      }}
+    >
+      <h2 id="files-title" class="visually-hidden">
+        Files
+      </h2>
+      <nav aria-label="Which files">
+        {(["all", "owned", "shared"] as Scope[]).map((each) => (
+          <button key={each} type="button" aria-pressed={scope === each} onClick={() => setScope(each)}>
+            {each === "all" ? "All" : each === "owned" ? "Mine" : "Shared with me"}
+          </button>
+        ))}
+        <label class="search">
+          Search
+          <input type="search" value={typed} onInput={(event) => setTyped(event.currentTarget.value)} />
+        </label>
+        <label class="inline">
+          <input type="checkbox" checked={inContent} onChange={(event) => searchContent(event.currentTarget.checked)} />
+          Search inside files
+        </label>
+        <label>
+          Sort
+          <select value={sort} onChange={(event) => setSort(event.currentTarget.value as Sort)}>
+            {(inContent ? [BEST_MATCH, ...SORTS] : SORTS).map(([value, label]) => (
+              <option key={value} value={value}>
+                {label}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label class="upload">
+          Upload files
+          <input type="file" multiple onChange={(event) => send(event.currentTarget.files)} />
+        </label>
+        <input
+          ref={replacePicker}
+          type="file"
+          hidden
+          aria-hidden="true"
+          tabIndex={-1}
+          onChange={(event) => {
+            replaceWith(event.currentTarget.files);
+            event.currentTarget.value = "";
+          }}
+        />
+      </nav>
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+      {transfers.length > 0 && (
+        <ul class="uploads" aria-label="Uploads">
+          {transfers.map((entry) => (
+            <li key={entry.id}>
+              {entry.name}{" "}
+              {entry.error ? (
+                <span class="error">{entry.error}</span>
+              ) : (
+                <>
+                  <progress value={entry.progress} max={1} aria-label={`Uploading ${entry.name}`} />
+                  <button type="button" onClick={() => entry.cancel.abort()}>
+                    Cancel
+                  </button>
+                </>
+              )}
+            </li>
+          ))}
+        </ul>
+      )}
+      <table>
+        <caption class="visually-hidden">Files</caption>
+        <thead>
+          <tr>
+            <th scope="col">Name</th>
+            <th scope="col">Size</th>
+            <th scope="col">Owner</th>
+            <th scope="col">Actions</th>
+          </tr>
+        </thead>
+        <tbody>
+          {files.map((file) => (
+            <tr key={file.id}>
+              <td>
+                {thumbnails.urls[file.id] && (
+                  <img src={thumbnails.urls[file.id]} alt={`Thumbnail of ${file.file_name}`} />
+                )}
+                {file.file_name}
+              </td>
+              <td>{size(file.size)}</td>
+              <td>{file.owner.username}</td>
+              <td>
+                <div class="actions">
+                  <button type="button" onClick={() => act(() => download(file))}>
+                    Download
+                  </button>
+                  {previewType(file) && (
+                    <button type="button" onClick={() => setDialog({ kind: "preview", file })}>
+                      Preview
+                    </button>
+                  )}
+                  {file.my_permission !== "read" && (
+                    <>
+                      <button type="button" onClick={() => setDialog({ kind: "rename", file })}>
+                        Rename
+                      </button>
+                      <button
+                        type="button"
+                        onClick={() => {
+                          replacing.current = file;
+                          replacePicker.current?.click();
+                        }}
+                      >
+                        Replace
+                      </button>
+                    </>
+                  )}
+                  {kindsFor(file).length > 0 && (
+                    <button type="button" onClick={() => setDialog({ kind: "transform", file })}>
+                      Transform
+                    </button>
+                  )}
+                  {(file.owner.id === me.id || me.role === "admin") && (
+                    <button type="button" onClick={() => setDialog({ kind: "share", file })}>
+                      Share
+                    </button>
+                  )}
+                  {file.my_permission === "delete" && (
+                    <button
+                      type="button"
+                      onClick={() => {
+                        if (confirm(`Delete “${file.file_name}”?`)) void act(() => call("DELETE", `/api/files/${file.id}`));
+                      }}
+                    >
+                      Delete
+                    </button>
+                  )}
+                </div>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {files.length === 0 && !error && (
+        <p>{query ? "Nothing matches." : "No files here yet: drop some on this page or use Upload."}</p>
+      )}
+      {cursor && (
+        <button type="button" onClick={() => load(cursor)}>
+          Load more
+        </button>
+      )}
+      {dialog.kind === "share" && <ShareDialog file={dialog.file} onClose={close} />}
+      {dialog.kind === "preview" && <Preview file={dialog.file} onClose={close} />}
+      {dialog.kind === "rename" && (
+        <RenameDialog file={dialog.file} onClose={close} onDone={() => (close(), void load(null))} />
+      )}
+      {dialog.kind === "transform" && (
+        <TransformDialog file={dialog.file} onThumbnail={thumbnails.add} onOpen={openResult} onClose={close} />
+      )}
+    </section>
+  );
+}

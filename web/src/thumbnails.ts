@@ -1,0 +1,51 @@
+import { useEffect, useRef, useState } from "preact/hooks";
+import { call, contentUrl } from "./api";
+import type { FileItem, JobPage } from "./api";
+
+/**
+ * The thumbnails made of listed files, as blob: URLs by source file id:
+ * known from the caller's newest 1,000 completed jobs and from `add` (a
+ * job that completed on this page), fetched once each, when listed.
+ */
+export function useThumbnails(files: FileItem[]) {
+  // Source file id → the thumbnail's file id; the newest job wins.
+  const [made, setMade] = useState<Record<string, string>>({});
+  const [urls, setUrls] = useState<Record<string, string>>({});
+  const fetched = useRef(new Map<string, string>());
+  const shown = useRef<string[]>([]);
+
+  useEffect(() => {
+    call<JobPage>("GET", "/api/transformations?status=complete&limit=1000")
+      .then((page) => {
+        const found: Record<string, string> = {};
+        for (const job of [...page.transformations].reverse()) {
+          if (job.transformation_type === "thumbnail" && job.file_id && job.result_file_id) {
+            found[job.file_id] = job.result_file_id;
+          }
+        }
+        setMade((known) => ({ ...found, ...known }));
+      })
+      .catch(() => undefined);
+    return () => shown.current.forEach((url) => URL.revokeObjectURL(url));
+  }, []);
+
+  useEffect(() => {
+    for (const file of files) {
+      const thumbnail = made[file.id];
+      if (!thumbnail || fetched.current.get(file.id) === thumbnail) continue;
+      fetched.current.set(file.id, thumbnail);
+      // A thumbnail deleted since is simply not shown.
+      contentUrl(thumbnail, "image/webp")
+        .then((url) => {
+          shown.current.push(url);
+          setUrls((all) => ({ ...all, [file.id]: url }));
+        })
+        .catch(() => undefined);
+    }
+  }, [files, made]);
+
+  return {
+    urls,
+    add: (fileId: string, thumbnailId: string) => setMade((known) => ({ ...known, [fileId]: thumbnailId })),
+  };
+}
