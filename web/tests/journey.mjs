@@ -104,14 +104,28 @@ try {
   await audit(ada, "login");
   await signUp(ada, "ada");
 
-  // Three files at once; each lands in the list.
-  const notes = Buffer.from("meeting notes\n".repeat(1000));
+  // Three files at once over a slow uplink, so that each upload's progress
+  // is seen partway; each lands in the list.
+  const network = await ada.context().newCDPSession(ada);
+  const uplink = (bytesPerSecond) =>
+    network.send("Network.emulateNetworkConditions", {
+      offline: false,
+      latency: 0,
+      downloadThroughput: -1,
+      uploadThroughput: bytesPerSecond,
+    });
+  await uplink(512 * 1024);
+  const notes = Buffer.from("meeting notes\n".repeat(75_000));
   await ada.locator('input[type="file"][multiple]').setInputFiles([
     { name: "notes.txt", mimeType: "text/plain", buffer: notes },
     { name: "photo.png", mimeType: "image/png", buffer: photo },
     { name: "plan.txt", mimeType: "text/plain", buffer: Buffer.from("the plan") },
   ]);
+  await ada.waitForFunction(() =>
+    [...document.querySelectorAll("progress")].some((bar) => bar.value > 0 && bar.value < 1),
+  );
   for (const name of ["notes.txt", "photo.png", "plan.txt"]) await row(ada, name).waitFor();
+  await uplink(-1);
   await ada.locator('input[type="file"][multiple]').setInputFiles([
     { name: "letter.png", mimeType: "image/png", buffer: letter },
   ]);
