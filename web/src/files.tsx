@@ -149,7 +149,6 @@ export function Files({ me, onChanged, onSignedOut }: { me: User; onChanged: () 
       setFiles((shown) => (from ? [...shown, ...page.files] : page.files));
       setCursor(page.next_cursor ?? null);
       setError("");
-      if (!from) onChanged();
     } catch (failure) {
       if (failure instanceof ApiError && failure.status === 401) return onSignedOut();
       setError(readable(failure));
@@ -182,6 +181,7 @@ export function Files({ me, onChanged, onSignedOut }: { me: User; onChanged: () 
     send((progress) => update({ progress }), cancel.signal)
       .then(() => {
         setTransfers((all) => all.filter((t) => t.id !== id));
+        onChanged();
         void load(null);
       })
       .catch((failure) => update({ error: readable(failure) }))
@@ -204,6 +204,7 @@ export function Files({ me, onChanged, onSignedOut }: { me: User; onChanged: () 
   async function act(work: () => Promise<unknown>) {
     try {
       await work();
+      onChanged();
       await load(null);
     } catch (failure) {
       setError(readable(failure));
@@ -380,10 +381,16 @@ export function Files({ me, onChanged, onSignedOut }: { me: User; onChanged: () 
       {dialog.kind === "share" && <ShareDialog file={dialog.file} onClose={close} />}
       {dialog.kind === "preview" && <Preview file={dialog.file} onClose={close} />}
       {dialog.kind === "rename" && (
-        <RenameDialog file={dialog.file} onClose={close} onDone={() => (close(), void load(null))} />
+        <RenameDialog file={dialog.file} onClose={close} onDone={() => (close(), onChanged(), void load(null))} />
       )}
       {dialog.kind === "transform" && (
-        <TransformDialog file={dialog.file} onThumbnail={thumbnails.add} onOpen={openResult} onClose={close} />
+        <TransformDialog
+          file={dialog.file}
+          onThumbnail={thumbnails.add}
+          onMade={() => (onChanged(), void load(null))}
+          onOpen={openResult}
+          onClose={close}
+        />
       )}
     </section>
   );

@@ -114,11 +114,14 @@ function Options({ kind }: { kind: Kind }) {
 export function TransformDialog({
   file,
   onThumbnail,
+  onMade,
   onOpen,
   onClose,
 }: {
   file: FileItem;
   onThumbnail: (fileId: string, thumbnailId: string) => void;
+  /** A job followed here completed: its result is a new file. */
+  onMade: () => void;
   onOpen: (resultId: string) => void;
   onClose: () => void;
 }) {
@@ -128,11 +131,15 @@ export function TransformDialog({
   const [error, setError] = useState("");
   const [text, setText] = useState<{ job: string; text: string } | null>(null);
   const timer = useRef<number>();
+  const running = useRef(new Set<string>());
 
   async function reload() {
     try {
       const page = await call<JobPage>("GET", `/api/files/${file.id}/transformations?limit=20`);
       setJobs(page.transformations);
+      const finished = page.transformations.filter((job) => running.current.has(job.id) && !isRunning(job));
+      running.current = new Set(page.transformations.filter(isRunning).map((job) => job.id));
+      if (finished.some((job) => job.status === "complete")) onMade();
       const newestThumbnail = page.transformations.find(
         (job) => job.transformation_type === "thumbnail" && job.status === "complete" && job.result_file_id,
       );

@@ -29,14 +29,17 @@ function usePath(): [string, (path: string) => void] {
   ];
 }
 
-/** The signed-in frame: the account, the pages, the bell, log out. */
+/** The signed-in frame: the account, the pages, the bell, log out;
+ * `changes` counts what this page changed, which the usage and the bell follow. */
 function Shell({ me, onSignedOut }: { me: User; onSignedOut: () => void }) {
   const [account, setAccount] = useState(me);
   const [changes, setChanges] = useState(0);
   const [path, go] = usePath();
   const onUsers = path === PAGES.users && me.role === "admin";
 
+  // The account's usage after each change (the first is `me`).
   useEffect(() => {
+    if (changes === 0) return;
     call<User>("GET", "/api/auth/me")
       .then(setAccount)
       .catch(() => undefined);

@@ -14,7 +14,12 @@ export function useThumbnails(files: FileItem[]) {
   const fetched = useRef(new Map<string, string>());
   const shown = useRef<string[]>([]);
 
+  // Asked once the first files are listed, so as not to slow the list.
+  const listed = files.length > 0;
+  const asked = useRef(false);
   useEffect(() => {
+    if (!listed || asked.current) return;
+    asked.current = true;
     call<JobPage>("GET", "/api/transformations?status=complete&limit=1000")
       .then((page) => {
         const found: Record<string, string> = {};
@@ -26,8 +31,8 @@ export function useThumbnails(files: FileItem[]) {
         setMade((known) => ({ ...found, ...known }));
       })
       .catch(() => undefined);
-    return () => shown.current.forEach((url) => URL.revokeObjectURL(url));
-  }, []);
+  }, [listed]);
+  useEffect(() => () => shown.current.forEach((url) => URL.revokeObjectURL(url)), []);
 
   useEffect(() => {
     for (const file of files) {

@@ -192,6 +192,8 @@ try {
   // Ada's thumbnail: the job completes and the image is shown, then and
   // after a reload.
   await (await transform(ada, "photo.png", "Thumbnail")).getByRole("button", { name: "Close" }).click();
+  // Its result, a new file, is listed without a reload.
+  await row(ada, "photo (thumbnail 256).webp").waitFor();
   for (const reload of [false, true]) {
     if (reload) await ada.reload();
     const thumbnail = ada.getByRole("img", { name: "Thumbnail of photo.png" });
