@@ -1,8 +1,9 @@
 import { useEffect, useState } from "preact/hooks";
 import { call } from "./api";
 import type { AdminChange, User, UserPage } from "./api";
-import { readable } from "./errors";
+import { Alert, readable } from "./errors";
 import { size } from "./format";
+import { Table } from "./table";
 
 const MB = 1_000_000;
 
@@ -128,36 +129,19 @@ export function Users({ me }: { me: User }) {
   return (
     <section aria-labelledby="users-title">
       <h2 id="users-title">Users</h2>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
-      <table>
-        <caption class="visually-hidden">Accounts</caption>
-        <thead>
-          <tr>
-            <th scope="col">User</th>
-            <th scope="col">Storage</th>
-            <th scope="col">Role</th>
-            <th scope="col">Access</th>
-            <th scope="col">Quota</th>
-            <th scope="col">Actions</th>
-          </tr>
-        </thead>
-        <tbody>
-          {users.map((user) => (
-            <UserRow
-              key={user.id}
-              user={user}
-              isMe={user.id === me.id}
-              onChanged={(changed) => setUsers((all) => all.map((each) => (each.id === changed.id ? changed : each)))}
-              onDeleted={() => setUsers((all) => all.filter((each) => each.id !== user.id))}
-              onError={setError}
-            />
-          ))}
-        </tbody>
-      </table>
+      <Alert message={error} />
+      <Table caption="Accounts" columns={["User", "Storage", "Role", "Access", "Quota", "Actions"]}>
+        {users.map((user) => (
+          <UserRow
+            key={user.id}
+            user={user}
+            isMe={user.id === me.id}
+            onChanged={(changed) => setUsers((all) => all.map((each) => (each.id === changed.id ? changed : each)))}
+            onDeleted={() => setUsers((all) => all.filter((each) => each.id !== user.id))}
+            onError={setError}
+          />
+        ))}
+      </Table>
       {cursor && (
         <button type="button" onClick={() => load(cursor)}>
           Load more

@@ -1,7 +1,7 @@
 import { useState } from "preact/hooks";
 import { call, session } from "./api";
 import type { Session } from "./api";
-import { readable } from "./errors";
+import { Alert, readable } from "./errors";
 
 /** Log in, or register and log in. */
 export function Auth({ onSignedIn }: { onSignedIn: () => void }) {
@@ -54,11 +54,7 @@ export function Auth({ onSignedIn }: { onSignedIn: () => void }) {
             required
           />
         </label>
-        {error && (
-          <p id="auth-error" class="error" role="alert">
-            {error}
-          </p>
-        )}
+        <Alert id="auth-error" message={error} />
         <button type="submit" disabled={busy}>
           {mode === "login" ? "Log in" : "Register"}
         </button>

@@ -1,12 +1,13 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { ApiError, call, contentUrl, download, replace, upload } from "./api";
 import type { FileItem, FilePage, User } from "./api";
-import { readable } from "./errors";
+import { Alert, readable } from "./errors";
 import { size } from "./format";
 import { kindsFor, TransformDialog } from "./jobs";
 import { Modal } from "./modal";
 import { ShareDialog } from "./share";
 import { useThumbnails } from "./thumbnails";
+import { Table } from "./table";
 
 type Scope = "owned" | "shared" | "all";
 type Sort =
@@ -52,11 +53,7 @@ function Preview({ file, onClose }: { file: FileItem; onClose: () => void }) {
   return (
     <Modal labelledBy="preview-title" onClose={onClose}>
       <h2 id="preview-title">{file.file_name}</h2>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <Alert message={error} />
       {url &&
         (file.content_type.startsWith("image/") ? (
           <img src={url} alt={file.file_name} />
@@ -93,11 +90,7 @@ function RenameDialog({ file, onDone, onClose }: { file: FileItem; onDone: () =>
         </label>
         <button type="submit">Save</button>
       </form>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <Alert message={error} />
     </Modal>
   );
 }
@@ -273,11 +266,7 @@ export function Files({ me, onChanged, onSignedOut }: { me: User; onChanged: () 
           }}
         />
       </nav>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <Alert message={error} />
       {transfers.length > 0 && (
         <ul class="uploads" aria-label="Uploads">
           {transfers.map((entry) => (
@@ -297,79 +286,68 @@ export function Files({ me, onChanged, onSignedOut }: { me: User; onChanged: () 
           ))}
         </ul>
       )}
-      <table>
-        <caption class="visually-hidden">Files</caption>
-        <thead>
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col">Size</th>
-            <th scope="col">Owner</th>
-            <th scope="col">Actions</th>
-          </tr>
-        </thead>
-        <tbody>
-          {files.map((file) => (
-            <tr key={file.id}>
-              <td>
-                {thumbnails.urls[file.id] && (
-                  <img src={thumbnails.urls[file.id]} alt={`Thumbnail of ${file.file_name}`} />
-                )}
-                {file.file_name}
-              </td>
-              <td>{size(file.size)}</td>
-              <td>{file.owner.username}</td>
-              <td>
-                <div class="actions">
-                  <button type="button" onClick={() => act(() => download(file))}>
-                    Download
+      <Table caption="Files" columns={["Name", "Size", "Owner", "Actions"]}>
+        {files.map((file) => (
+          <tr key={file.id}>
+            <td>
+              {thumbnails.urls[file.id] && (
+                <img src={thumbnails.urls[file.id]} alt={`Thumbnail of ${file.file_name}`} />
+              )}
+              {file.file_name}
+            </td>
+            <td>{size(file.size)}</td>
+            <td>{file.owner.username}</td>
+            <td>
+              <div class="actions">
+                <button type="button" onClick={() => act(() => download(file))}>
+                  Download
+                </button>
+                {previewType(file) && (
+                  <button type="button" onClick={() => setDialog({ kind: "preview", file })}>
+                    Preview
                   </button>
-                  {previewType(file) && (
-                    <button type="button" onClick={() => setDialog({ kind: "preview", file })}>
-                      Preview
+                )}
+                {file.my_permission !== "read" && (
+                  <>
+                    <button type="button" onClick={() => setDialog({ kind: "rename", file })}>
+                      Rename
                     </button>
-                  )}
-                  {file.my_permission !== "read" && (
-                    <>
-                      <button type="button" onClick={() => setDialog({ kind: "rename", file })}>
-                        Rename
-                      </button>
-                      <button
-                        type="button"
-                        onClick={() => {
-                          replacing.current = file;
-                          replacePicker.current?.click();
-                        }}
-                      >
-                        Replace
-                      </button>
-                    </>
-                  )}
-                  {kindsFor(file).length > 0 && (
-                    <button type="button" onClick={() => setDialog({ kind: "transform", file })}>
-                      Transform
-                    </button>
-                  )}
-                  {(file.owner.id === me.id || me.role === "admin") && (
-                    <button type="button" onClick={() => setDialog({ kind: "share", file })}>
-                      Share
-                    </button>
-                  )}
-                  {file.my_permission === "delete" && (
                     <button
                       type="button"
                       onClick={() => {
-                        if (confirm(`Delete “${file.file_name}”?`)) void act(() => call("DELETE", `/api/files/${file.id}`));
+                        replacing.current = file;
+                        replacePicker.current?.click();
                       }}
                     >
-                      Delete
+                      Replace
                     </button>
-                  )}
-                </div>
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+                  </>
+                )}
+                {kindsFor(file).length > 0 && (
+                  <button type="button" onClick={() => setDialog({ kind: "transform", file })}>
+                    Transform
+                  </button>
+                )}
+                {(file.owner.id === me.id || me.role === "admin") && (
+                  <button type="button" onClick={() => setDialog({ kind: "share", file })}>
+                    Share
+                  </button>
+                )}
+                {file.my_permission === "delete" && (
+                  <button
+                    type="button"
+                    onClick={() => {
+                      if (confirm(`Delete “${file.file_name}”?`)) void act(() => call("DELETE", `/api/files/${file.id}`));
+                    }}
+                  >
+                    Delete
+                  </button>
+                )}
+              </div>
+            </td>
+          </tr>
+        ))}
+      </Table>
       {files.length === 0 && !error && (
         <p>{query ? "Nothing matches." : "No files here yet: drop some on this page or use Upload."}</p>
       )}

@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { call, textOf } from "./api";
 import type { FileItem, Job, JobPage } from "./api";
-import { readable } from "./errors";
+import { Alert, readable } from "./errors";
 import { Modal } from "./modal";
 
 type Kind = Job["transformation_type"];
@@ -195,11 +195,7 @@ export function TransformDialog({
         <Options kind={kind} />
         <button type="submit">Request</button>
       </form>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <Alert message={error} />
       <ul class="jobs" aria-label="Transformations" aria-live="polite">
         {jobs.map((job) => (
           <li key={job.id}>

@@ -1,7 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { call } from "./api";
 import type { Notification, NotificationPage } from "./api";
-import { readable } from "./errors";
+import { Alert, readable } from "./errors";
 
 /** The bell: the unread count, and the feed when opened. */
 export function Bell({ refresh }: { refresh: unknown }) {
@@ -36,7 +36,7 @@ export function Bell({ refresh }: { refresh: unknown }) {
       </button>
       {open && (
         <section class="feed" aria-label="Notifications">
-          {error && <p class="error">{error}</p>}
+          <Alert message={error} />
           {feed.length === 0 && <p>Nothing yet.</p>}
           <ul>
             {feed.map((notification) => (

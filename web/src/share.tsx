@@ -1,7 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { call } from "./api";
 import type { FileItem, Grant, GrantList } from "./api";
-import { readable } from "./errors";
+import { Alert, readable } from "./errors";
 import { Modal } from "./modal";
 
 const LEVELS = ["read", "write", "delete"] as const;
@@ -73,11 +73,7 @@ export function ShareDialog({ file, onClose }: { file: FileItem; onClose: () => 
         </label>
         <button type="submit">Share</button>
       </form>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <Alert message={error} />
       <ul aria-label="Who has access">
         {grants.map((grant) => (
           <li key={grant.user.id}>
