@@ -52,6 +52,8 @@ async fn wake() -> Result<(), ApiError> {
     let settings = DelivererConfig::load(config.db_checkout_timeout).await?;
     let max_attempts = settings.retries.max_attempts();
     let started = Instant::now();
+    // Rows abandoned since the last wake-up; later ones wait for the next.
+    webhooks::fail_abandoned(&Db::connect(&config).await?, max_attempts).await?;
     while started.elapsed() < BUSY_BUDGET {
         let db = Db::connect(&config).await?;
         let batch = webhooks::claim(&db, settings.lease, max_attempts, BATCH).await?;

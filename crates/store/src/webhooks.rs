@@ -168,26 +168,30 @@ impl Delivery {
 /// Why a delivery failed when its last claim ran out with no outcome.
 const ABANDONED: &str = "the deliverer stopped while sending; no attempt is left";
 
-/// Claims up to `limit` due deliveries, those that waited longest first,
-/// each until `lease` from now. A row already sent `max_attempts` times
-/// whose last claim ran out without an outcome (its deliverer died) fails
-/// instead.
+/// Fails the rows already sent `max_attempts` times whose last claim ran
+/// out without an outcome (their deliverer died): `claim` never takes them.
+pub async fn fail_abandoned(db: &Db, max_attempts: i32) -> Result<u64, StoreError> {
+    Ok(db
+        .execute(
+            "UPDATE notifications SET status = 'failed', next_attempt_at = NULL, run_id = NULL, \
+             last_error = coalesce(last_error, $2), updated_at = (now() AT TIME ZONE 'utc') \
+         WHERE status = 'pending' AND attempts >= $1 AND next_attempt_at <= (now() AT TIME ZONE 'utc')",
+            &[
+                ParameterValue::Int32(max_attempts),
+                ParameterValue::Str(ABANDONED.to_owned()),
+            ],
+        )
+        .await?)
+}
+
+/// Claims up to `limit` due deliveries with attempts left, those that
+/// waited longest first, each until `lease` from now.
 pub async fn claim(
     db: &Db,
     lease: Duration,
     max_attempts: i32,
     limit: i64,
 ) -> Result<Vec<Delivery>, StoreError> {
-    db.execute(
-        "UPDATE notifications SET status = 'failed', next_attempt_at = NULL, run_id = NULL, \
-             last_error = coalesce(last_error, $2), updated_at = (now() AT TIME ZONE 'utc') \
-         WHERE status = 'pending' AND attempts >= $1 AND next_attempt_at <= (now() AT TIME ZONE 'utc')",
-        &[
-            ParameterValue::Int32(max_attempts),
-            ParameterValue::Str(ABANDONED.to_owned()),
-        ],
-    )
-    .await?;
     db.rows(
         "WITH due AS (SELECT id, user_id FROM notifications \
              WHERE status = 'pending' AND next_attempt_at <= (now() AT TIME ZONE 'utc') AND attempts < $2 \
