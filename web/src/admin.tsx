@@ -1,4 +1,4 @@
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { call } from "./api";
 import type { AdminChange, User, UserPage } from "./api";
 import { Alert, readable } from "./errors";
@@ -111,14 +111,20 @@ export function Users({ me }: { me: User }) {
   const [users, setUsers] = useState<User[]>([]);
   const [cursor, setCursor] = useState<string | null>(null);
   const [error, setError] = useState("");
+  // One page at a time: a second click while one loads adds nothing.
+  const loading = useRef(false);
 
   async function load(from: string | null) {
+    if (loading.current) return;
+    loading.current = true;
     try {
       const page = await call<UserPage>("GET", `/api/admin/users?limit=50${from ? `&cursor=${encodeURIComponent(from)}` : ""}`);
       setUsers((shown) => (from ? [...shown, ...page.users] : page.users));
       setCursor(page.next_cursor);
     } catch (failure) {
       setError(readable(failure));
+    } finally {
+      loading.current = false;
     }
   }
 

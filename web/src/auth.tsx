@@ -3,10 +3,12 @@ import { call, session } from "./api";
 import type { Session } from "./api";
 import { Alert, readable } from "./errors";
 
-/** Log in, or register and log in. */
-export function Auth({ onSignedIn }: { onSignedIn: () => void }) {
+/** Log in, or register and log in; `problem` is why signing in did not
+ * go through (the account could not be read). */
+export function Auth({ onSignedIn, problem }: { onSignedIn: () => void; problem: string }) {
   const [mode, setMode] = useState<"login" | "register">("login");
-  const [error, setError] = useState("");
+  const [failed, setError] = useState("");
+  const error = failed || problem;
   const [busy, setBusy] = useState(false);
 
   async function submit(event: Event) {
@@ -33,7 +35,7 @@ export function Auth({ onSignedIn }: { onSignedIn: () => void }) {
   return (
     <main class="auth">
       <h1>spindrive</h1>
-      <form onSubmit={submit} aria-describedby={error ? "auth-error" : undefined}>
+      <form onSubmit={submit}>
         <h2>{mode === "login" ? "Log in" : "Create an account"}</h2>
         <label>
           Username
@@ -54,7 +56,7 @@ export function Auth({ onSignedIn }: { onSignedIn: () => void }) {
             required
           />
         </label>
-        <Alert id="auth-error" message={error} />
+        <Alert message={error} />
         <button type="submit" disabled={busy}>
           {mode === "login" ? "Log in" : "Register"}
         </button>

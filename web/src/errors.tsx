@@ -7,9 +7,9 @@ export function readable(error: unknown): string {
 }
 
 /** A failure shown where it happened, announced to screen readers; nothing when there is none. */
-export function Alert({ message, id }: { message: string; id?: string }) {
+export function Alert({ message }: { message: string }) {
   return message ? (
-    <p id={id} class="error" role="alert">
+    <p class="error" role="alert">
       {message}
     </p>
   ) : null;

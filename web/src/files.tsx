@@ -2,7 +2,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { ApiError, call, contentUrl, download, replace, upload } from "./api";
 import type { FileItem, FilePage, User } from "./api";
 import { Alert, readable } from "./errors";
-import { size } from "./format";
+import { mediaType, size } from "./format";
 import { kindsFor, TransformDialog } from "./jobs";
 import { Modal } from "./modal";
 import { ShareDialog } from "./share";
@@ -10,14 +10,7 @@ import { useThumbnails } from "./thumbnails";
 import { Table } from "./table";
 
 type Scope = "owned" | "shared" | "all";
-type Sort =
-  | "created_at:desc"
-  | "created_at:asc"
-  | "name:asc"
-  | "name:desc"
-  | "size:desc"
-  | "size:asc"
-  | "relevance:desc";
+type Sort = "created_at:desc" | "created_at:asc" | "name:asc" | "name:desc" | "size:desc" | "size:asc";
 
 const SORTS: [Sort, string][] = [
   ["created_at:desc", "Newest first"],
@@ -27,43 +20,63 @@ const SORTS: [Sort, string][] = [
   ["size:desc", "Largest first"],
   ["size:asc", "Smallest first"],
 ];
-const BEST_MATCH: [Sort, string] = ["relevance:desc", "Best match"];
-
 /** Numbers each transfer of this page. */
 let transferCount = 0;
 
+/** Runs at most `size` tasks at once, the others in turn: a browser has
+ * six connections to a host, and the list and the bell need some. */
+function slots(size: number) {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async <T,>(task: () => Promise<T>): Promise<T> => {
+    if (active >= size) await new Promise<void>((start) => waiting.push(start));
+    active += 1;
+    try {
+      return await task();
+    } finally {
+      active -= 1;
+      waiting.shift()?.();
+    }
+  };
+}
+const transferSlots = slots(3);
+
 /** How a file is shown in the browser, if it can be: images as they
- * are, PDFs in the browser's viewer, any text as plain text. */
+ * are, PDFs in the browser's viewer, any text as plain UTF-8 text. */
 function previewType(file: FileItem): string | null {
-  const type = file.content_type.split(";")[0].trim().toLowerCase();
+  const type = mediaType(file);
   if (/^image\/(png|jpeg|gif|webp)$/.test(type) || type === "application/pdf") return type;
-  return type.startsWith("text/") ? "text/plain" : null;
+  return type.startsWith("text/") ? "text/plain;charset=utf-8" : null;
 }
 
 function Preview({ file, onClose }: { file: FileItem; onClose: () => void }) {
   const [url, setUrl] = useState("");
   const [error, setError] = useState("");
+  const type = previewType(file) ?? "application/octet-stream";
   useEffect(() => {
     let shown = "";
-    contentUrl(file.id, previewType(file) ?? "application/octet-stream")
-      .then((made) => setUrl((shown = made)))
+    let closed = false;
+    contentUrl(file.id, type)
+      .then((made) => (closed ? URL.revokeObjectURL(made) : setUrl((shown = made))))
       .catch((failure) => setError(readable(failure)));
-    return () => shown && URL.revokeObjectURL(shown);
+    return () => {
+      closed = true;
+      if (shown) URL.revokeObjectURL(shown);
+    };
   }, [file.id]);
   return (
     <Modal labelledBy="preview-title" onClose={onClose}>
       <h2 id="preview-title">{file.file_name}</h2>
       <Alert message={error} />
-      {url &&
-        (file.content_type.startsWith("image/") ? (
-          <img src={url} alt={file.file_name} />
-        ) : (
-          <iframe
-            src={url}
-            title={`Preview of ${file.file_name}`}
-            sandbox={previewType(file) === "application/pdf" ? undefined : ""}
-          />
-        ))}
+      {url && (
+        <div class="preview">
+          {type.startsWith("image/") ? (
+            <img src={url} alt={file.file_name} />
+          ) : (
+            <iframe src={url} title={`Preview of ${file.file_name}`} sandbox={type === "application/pdf" ? undefined : ""} />
+          )}
+        </div>
+      )}
     </Modal>
   );
 }
@@ -114,14 +127,20 @@ export function Files({ me, onChanged, onSignedOut }: { me: User; onChanged: () 
   const [typed, setTyped] = useState("");
   const [query, setQuery] = useState("");
   const [inContent, setInContent] = useState(false);
+  // Bumped to list the first page again (after a change).
+  const [version, setVersion] = useState(0);
+  const refresh = () => setVersion((n) => n + 1);
   const [files, setFiles] = useState<FileItem[]>([]);
   const [cursor, setCursor] = useState<string | null>(null);
   const [error, setError] = useState("");
   const [transfers, setTransfers] = useState<Transfer[]>([]);
   const [dialog, setDialog] = useState<Dialog>({ kind: "none" });
   const [sort, setSort] = useState<Sort>("created_at:desc");
+  // Searching the text is ordered by relevance, which needs words.
+  const searchesContent = inContent && query !== "";
   const thumbnails = useThumbnails(files);
   const replacing = useRef<FileItem | null>(null);
+  const heading = useRef<HTMLHeadingElement>(null);
   const replacePicker = useRef<HTMLInputElement>(null);
   // Transfers still running, stopped when this view goes.
   const running = useRef(new Set<AbortController>());
@@ -131,10 +150,10 @@ export function Files({ me, onChanged, onSignedOut }: { me: User; onChanged: () 
 
   async function load(from: string | null) {
     const request = ++latest.current;
-    const [by, order] = sort.split(":");
+    const [by, order] = searchesContent ? ["relevance", "desc"] : sort.split(":");
     const params = new URLSearchParams({ scope, limit: "50", sort: by, order });
     if (query) params.set("q", query);
-    if (query && inContent) params.set("content", "true");
+    if (searchesContent) params.set("content", "true");
     if (from) params.set("cursor", from);
     try {
       const page = await call<FilePage>("GET", `/api/files?${params}`);
@@ -143,6 +162,7 @@ export function Files({ me, onChanged, onSignedOut }: { me: User; onChanged: () 
       setCursor(page.next_cursor ?? null);
       setError("");
     } catch (failure) {
+      if (request !== latest.current) return;
       if (failure instanceof ApiError && failure.status === 401) return onSignedOut();
       setError(readable(failure));
     }
@@ -155,13 +175,7 @@ export function Files({ me, onChanged, onSignedOut }: { me: User; onChanged: () 
 
   useEffect(() => {
     void load(null);
-  }, [scope, query, sort, inContent]);
-
-  function searchContent(on: boolean) {
-    setInContent(on);
-    if (on) setSort("relevance:desc");
-    else if (sort === "relevance:desc") setSort("created_at:desc");
-  }
+  }, [scope, query, sort, searchesContent, version]);
 
   /** Runs one transfer with progress and cancel, then reloads the list. */
   function transfer(name: string, send: (onProgress: (p: number) => void, signal: AbortSignal) => Promise<unknown>) {
@@ -171,15 +185,18 @@ export function Files({ me, onChanged, onSignedOut }: { me: User; onChanged: () 
       setTransfers((all) => all.map((t) => (t.id === id ? { ...t, ...change } : t)));
     setTransfers((all) => [...all, { id, name, progress: 0, cancel }]);
     running.current.add(cancel);
-    send((progress) => update({ progress }), cancel.signal)
+    transferSlots(() => send((progress) => update({ progress }), cancel.signal))
       .then(() => {
         setTransfers((all) => all.filter((t) => t.id !== id));
         onChanged();
-        void load(null);
+        refresh();
       })
-      .catch((failure) => update({ error: readable(failure) }))
+      // The list again either way: a replace refused with 412 shows why.
+      .catch((failure) => (update({ error: readable(failure) }), refresh()))
       .finally(() => running.current.delete(cancel));
   }
+
+  const dismiss = (id: number) => setTransfers((all) => all.filter((t) => t.id !== id));
 
   function send(chosen: FileList | null) {
     for (const file of Array.from(chosen ?? [])) {
@@ -194,15 +211,17 @@ export function Files({ me, onChanged, onSignedOut }: { me: User; onChanged: () 
     transfer(`${target.file_name} (replacing)`, (onProgress, signal) => replace(target, file, onProgress, signal));
   }
 
-  async function act(work: () => Promise<unknown>) {
+  /** A change to the files: the list and the usage follow it. */
+  async function change(work: () => Promise<unknown>) {
     try {
       await work();
       onChanged();
-      await load(null);
+      refresh();
     } catch (failure) {
       setError(readable(failure));
     }
   }
+
 
   async function openResult(fileId: string) {
     try {
@@ -223,7 +242,7 @@ export function Files({ me, onChanged, onSignedOut }: { me: User; onChanged: () 
         send(event.dataTransfer?.files ?? null);
       }}
     >
-      <h2 id="files-title" class="visually-hidden">
+      <h2 id="files-title" class="visually-hidden" ref={heading} tabIndex={-1}>
         Files
       </h2>
       <nav aria-label="Which files">
@@ -237,22 +256,36 @@ export function Files({ me, onChanged, onSignedOut }: { me: User; onChanged: () 
           <input type="search" value={typed} onInput={(event) => setTyped(event.currentTarget.value)} />
         </label>
         <label class="inline">
-          <input type="checkbox" checked={inContent} onChange={(event) => searchContent(event.currentTarget.checked)} />
+          <input type="checkbox" checked={inContent} onChange={(event) => setInContent(event.currentTarget.checked)} />
           Search inside files
         </label>
         <label>
           Sort
-          <select value={sort} onChange={(event) => setSort(event.currentTarget.value as Sort)}>
-            {(inContent ? [BEST_MATCH, ...SORTS] : SORTS).map(([value, label]) => (
-              <option key={value} value={value}>
-                {label}
-              </option>
-            ))}
-          </select>
+          {searchesContent ? (
+            <select disabled>
+              <option>Best match</option>
+            </select>
+          ) : (
+            <select value={sort} onChange={(event) => setSort(event.currentTarget.value as Sort)}>
+              {SORTS.map(([value, label]) => (
+                <option key={value} value={value}>
+                  {label}
+                </option>
+              ))}
+            </select>
+          )}
         </label>
         <label class="upload">
           Upload files
-          <input type="file" multiple onChange={(event) => send(event.currentTarget.files)} />
+          <input
+            type="file"
+            multiple
+            onChange={(event) => {
+              send(event.currentTarget.files);
+              // The same file may be picked again (after a cancel).
+              event.currentTarget.value = "";
+            }}
+          />
         </label>
         <input
           ref={replacePicker}
@@ -268,12 +301,17 @@ export function Files({ me, onChanged, onSignedOut }: { me: User; onChanged: () 
       </nav>
       <Alert message={error} />
       {transfers.length > 0 && (
-        <ul class="uploads" aria-label="Uploads">
+        <ul class="uploads" aria-label="Uploads" aria-live="polite">
           {transfers.map((entry) => (
             <li key={entry.id}>
               {entry.name}{" "}
               {entry.error ? (
-                <span class="error">{entry.error}</span>
+                <>
+                  <span class="error">{entry.error}</span>{" "}
+                  <button type="button" onClick={() => dismiss(entry.id)}>
+                    Dismiss
+                  </button>
+                </>
               ) : (
                 <>
                   <progress value={entry.progress} max={1} aria-label={`Uploading ${entry.name}`} />
@@ -291,7 +329,7 @@ export function Files({ me, onChanged, onSignedOut }: { me: User; onChanged: () 
           <tr key={file.id}>
             <td>
               {thumbnails.urls[file.id] && (
-                <img src={thumbnails.urls[file.id]} alt={`Thumbnail of ${file.file_name}`} />
+                <img src={thumbnails.urls[file.id]} alt="" />
               )}
               {file.file_name}
             </td>
@@ -299,7 +337,7 @@ export function Files({ me, onChanged, onSignedOut }: { me: User; onChanged: () 
             <td>{file.owner.username}</td>
             <td>
               <div class="actions">
-                <button type="button" onClick={() => act(() => download(file))}>
+                <button type="button" onClick={() => download(file).catch((failure) => setError(readable(failure)))}>
                   Download
                 </button>
                 {previewType(file) && (
@@ -337,7 +375,10 @@ export function Files({ me, onChanged, onSignedOut }: { me: User; onChanged: () 
                   <button
                     type="button"
                     onClick={() => {
-                      if (confirm(`Delete “${file.file_name}”?`)) void act(() => call("DELETE", `/api/files/${file.id}`));
+                      if (!confirm(`Delete “${file.file_name}”?`)) return;
+                        // The row goes: the focus goes to the list's heading.
+                        heading.current?.focus();
+                        void change(() => call("DELETE", `/api/files/${file.id}`));
                     }}
                   >
                     Delete
@@ -349,7 +390,13 @@ export function Files({ me, onChanged, onSignedOut }: { me: User; onChanged: () 
         ))}
       </Table>
       {files.length === 0 && !error && (
-        <p>{query ? "Nothing matches." : "No files here yet: drop some on this page or use Upload."}</p>
+        <p>
+          {query
+            ? "Nothing matches."
+            : scope === "shared"
+              ? "Nothing is shared with you yet."
+              : "No files here yet: drop some on this page or use Upload."}
+        </p>
       )}
       {cursor && (
         <button type="button" onClick={() => load(cursor)}>
@@ -359,13 +406,13 @@ export function Files({ me, onChanged, onSignedOut }: { me: User; onChanged: () 
       {dialog.kind === "share" && <ShareDialog file={dialog.file} onClose={close} />}
       {dialog.kind === "preview" && <Preview file={dialog.file} onClose={close} />}
       {dialog.kind === "rename" && (
-        <RenameDialog file={dialog.file} onClose={close} onDone={() => (close(), onChanged(), void load(null))} />
+        <RenameDialog file={dialog.file} onClose={close} onDone={() => (close(), onChanged(), refresh())} />
       )}
       {dialog.kind === "transform" && (
         <TransformDialog
           file={dialog.file}
           onThumbnail={thumbnails.add}
-          onMade={() => (onChanged(), void load(null))}
+          onMade={() => (onChanged(), refresh())}
           onOpen={openResult}
           onClose={close}
         />

@@ -9,3 +9,8 @@ export function size(bytes: number): string {
   }
   return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
 }
+
+/** A file's media type without parameters, lower case. */
+export function mediaType(file: { content_type: string }): string {
+  return file.content_type.split(";")[0].trim().toLowerCase();
+}

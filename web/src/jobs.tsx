@@ -2,6 +2,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { call, textOf } from "./api";
 import type { FileItem, Job, JobPage } from "./api";
 import { Alert, readable } from "./errors";
+import { mediaType } from "./format";
 import { Modal } from "./modal";
 
 type Kind = Job["transformation_type"];
@@ -15,7 +16,7 @@ const IMAGE_KINDS: [Kind, string][] = [
 
 /** The transformations offered for a file, by its type. */
 export function kindsFor(file: FileItem): [Kind, string][] {
-  const type = file.content_type.split(";")[0].trim().toLowerCase();
+  const type = mediaType(file);
   if (type === "application/pdf") return [["pdf_text", "Extract the text"]];
   return type.startsWith("image/") ? IMAGE_KINDS : [];
 }
@@ -131,11 +132,17 @@ export function TransformDialog({
   const [error, setError] = useState("");
   const [text, setText] = useState<{ job: string; text: string } | null>(null);
   const timer = useRef<number>();
+  // Jobs seen pending or running, to tell when one completes.
   const running = useRef(new Set<string>());
+  // Polls made since the last request: the pause between them grows.
+  const polls = useRef(0);
+  const open = useRef(true);
 
   async function reload() {
+    window.clearTimeout(timer.current);
     try {
       const page = await call<JobPage>("GET", `/api/files/${file.id}/transformations?limit=20`);
+      if (!open.current) return;
       setJobs(page.transformations);
       const finished = page.transformations.filter((job) => running.current.has(job.id) && !isRunning(job));
       running.current = new Set(page.transformations.filter(isRunning).map((job) => job.id));
@@ -144,8 +151,13 @@ export function TransformDialog({
         (job) => job.transformation_type === "thumbnail" && job.status === "complete" && job.result_file_id,
       );
       if (newestThumbnail?.result_file_id) onThumbnail(file.id, newestThumbnail.result_file_id);
-      // Followed while any runs: every second, as a worker takes seconds.
-      if (page.transformations.some(isRunning)) timer.current = window.setTimeout(reload, 1000);
+      // Followed while any runs: each second at first, as a worker takes
+      // seconds, then less often (a stopped worker is not polled hard).
+      if (page.transformations.some(isRunning)) {
+        window.clearTimeout(timer.current);
+        const pause = Math.min(1000 * 1.25 ** polls.current++, 10_000);
+        timer.current = window.setTimeout(reload, pause);
+      }
     } catch (failure) {
       setError(readable(failure));
     }
@@ -153,7 +165,10 @@ export function TransformDialog({
 
   useEffect(() => {
     void reload();
-    return () => window.clearTimeout(timer.current);
+    return () => {
+      open.current = false;
+      window.clearTimeout(timer.current);
+    };
   }, [file.id]);
 
   async function request(event: Event) {
@@ -161,8 +176,10 @@ export function TransformDialog({
     setError("");
     try {
       const params = paramsOf(kind, new FormData(event.currentTarget as HTMLFormElement));
-      await call<Job>("POST", `/api/files/${file.id}/transformations`, { type: kind, params });
-      window.clearTimeout(timer.current);
+      const job = await call<Job>("POST", `/api/files/${file.id}/transformations`, { type: kind, params });
+      // Followed even if it completes before the next look.
+      running.current.add(job.id);
+      polls.current = 0;
       await reload();
     } catch (failure) {
       setError(readable(failure));
@@ -196,7 +213,10 @@ export function TransformDialog({
         <button type="submit">Request</button>
       </form>
       <Alert message={error} />
-      <ul class="jobs" aria-label="Transformations" aria-live="polite">
+      <p class="visually-hidden" aria-live="polite">
+        {jobs[0] && `${label(jobs[0].transformation_type)}: ${jobs[0].status}.`}
+      </p>
+      <ul class="jobs" aria-label="Transformations">
         {jobs.map((job) => (
           <li key={job.id}>
             {label(job.transformation_type)}: <strong>{job.status}</strong>

@@ -4,6 +4,7 @@ import { ApiError, call, session } from "./api";
 import type { User } from "./api";
 import { Users } from "./admin";
 import { Auth } from "./auth";
+import { readable } from "./errors";
 import { Files } from "./files";
 import { size } from "./format";
 import { Bell } from "./notifications";
@@ -92,12 +93,14 @@ function Shell({ me, onSignedOut }: { me: User; onSignedOut: () => void }) {
 function App() {
   const [me, setMe] = useState<User | null>(null);
   const [checked, setChecked] = useState(false);
+  const [problem, setProblem] = useState("");
   const signIn = () =>
     call<User>("GET", "/api/auth/me")
-      .then(setMe)
+      .then((user) => (setMe(user), setProblem("")))
       .catch((failure) => {
         // Only a rejected token signs out; an outage keeps it for later.
         if (failure instanceof ApiError && failure.status === 401) session.clear();
+        else setProblem(readable(failure));
         setMe(null);
       })
       .finally(() => setChecked(true));
@@ -109,7 +112,7 @@ function App() {
   return me ? (
     <Shell me={me} onSignedOut={() => (session.clear(), setMe(null))} />
   ) : (
-    <Auth onSignedIn={signIn} />
+    <Auth onSignedIn={signIn} problem={problem} />
   );
 }
 

@@ -12,7 +12,8 @@ export function useThumbnails(files: FileItem[]) {
   const [made, setMade] = useState<Record<string, string>>({});
   const [urls, setUrls] = useState<Record<string, string>>({});
   const fetched = useRef(new Map<string, string>());
-  const shown = useRef<string[]>([]);
+  const shown = useRef(new Map<string, string>());
+  const mounted = useRef(true);
 
   // Asked once the first files are listed, so as not to slow the list.
   const listed = files.length > 0;
@@ -32,7 +33,13 @@ export function useThumbnails(files: FileItem[]) {
       })
       .catch(() => undefined);
   }, [listed]);
-  useEffect(() => () => shown.current.forEach((url) => URL.revokeObjectURL(url)), []);
+  useEffect(
+    () => () => {
+      mounted.current = false;
+      shown.current.forEach((url) => URL.revokeObjectURL(url));
+    },
+    [],
+  );
 
   useEffect(() => {
     for (const file of files) {
@@ -42,7 +49,10 @@ export function useThumbnails(files: FileItem[]) {
       // A thumbnail deleted since is simply not shown.
       contentUrl(thumbnail, "image/webp")
         .then((url) => {
-          shown.current.push(url);
+          if (!mounted.current) return URL.revokeObjectURL(url);
+          const replaced = shown.current.get(file.id);
+          if (replaced) URL.revokeObjectURL(replaced);
+          shown.current.set(file.id, url);
           setUrls((all) => ({ ...all, [file.id]: url }));
         })
         .catch(() => undefined);

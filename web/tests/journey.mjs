@@ -24,6 +24,8 @@ async function audit(page, screen) {
   for (const [size, viewport] of [["desktop", DESKTOP], ["phone", PHONE]]) {
     await page.setViewportSize(viewport);
     await page.screenshot({ path: `${out}/${screen}-${size}.png`, fullPage: true });
+    const sideways = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    check(sideways <= 0, `${screen} scrolls ${sideways}px sideways at ${size} size`);
   }
   await page.setViewportSize(DESKTOP);
   await page.evaluate(axe);
@@ -46,8 +48,12 @@ async function tabTo(page, target) {
   for (let presses = 0; presses < 80; presses += 1) {
     await page.keyboard.press("Tab");
     if (await target.evaluate((element) => element === document.activeElement)) {
-      const outline = await target.evaluate((element) => getComputedStyle(element).outlineStyle);
-      check(outline !== "none", "the focused control shows no focus ring");
+      // The app's own ring, not the browser's default.
+      const ring = await target.evaluate((element) => {
+        const style = getComputedStyle(element);
+        return `${style.outlineStyle} ${style.outlineWidth} ${style.outlineColor}`;
+      });
+      check(ring === "solid 3px rgb(37, 99, 235)", `the focused control shows ${ring}`);
       return;
     }
   }
@@ -153,7 +159,7 @@ try {
   await row(ada, "plan v2.txt").getByText("15 B").waitFor();
   await ada.getByLabel("Sort").selectOption("name:desc");
   await ada.locator("tbody tr").first().getByText("plan v2.txt").waitFor();
-  await ada.getByText(/ada · .* of .* used/).waitFor();
+  await ada.getByText(/ada · 1\.1 MB of .* used/).waitFor();
 
   // Share notes.txt with bob, who registers first.
   const bobPage = (pages.bob = await (await browser.newContext({ viewport: DESKTOP, acceptDownloads: true })).newPage());
@@ -164,6 +170,11 @@ try {
   await dialog.getByLabel("Level").selectOption("read");
   await dialog.getByRole("button", { name: "Share", exact: true }).click();
   await dialog.getByRole("button", { name: "Revoke bob" }).waitFor();
+  // An API error is shown as the API's message.
+  await dialog.getByLabel("Username").fill("nobody");
+  await dialog.getByRole("button", { name: "Share", exact: true }).click();
+  const refusal = await dialog.getByRole("alert").textContent();
+  check(/\w{4}/.test(refusal ?? ""), `the refusal reads ${refusal}`);
   await audit(ada, "share");
   await dialog.getByRole("button", { name: "Close" }).click();
 
@@ -193,7 +204,7 @@ try {
   await row(ada, "photo (thumbnail 256).webp").waitFor();
   for (const reload of [false, true]) {
     if (reload) await ada.reload();
-    const thumbnail = ada.getByRole("img", { name: "Thumbnail of photo.png" });
+    const thumbnail = row(ada, "photo.png").locator("img");
     await thumbnail.waitFor();
     await ada.waitForFunction((img) => img.complete && img.naturalWidth > 0, await thumbnail.elementHandle());
   }
@@ -206,16 +217,23 @@ try {
   await ocr.getByLabel("Text read from letter.png").getByText(/pineapple invoice/).waitFor();
   await audit(ada, "transform");
   await ocr.getByRole("button", { name: "Close" }).click();
-  await ada.getByLabel("Search", { exact: true }).fill("pineapple");
-  await ada.getByText("Nothing matches.").waitFor();
   await ada.getByLabel("Search inside files").check();
+  await ada.getByLabel("Search", { exact: true }).fill("pineapple");
+  // The list is searched once typing pauses: then only the letter is left.
+  await row(ada, "notes.txt").waitFor({ state: "detached" });
   await row(ada, "letter.png").waitFor();
   for (const other of ["notes.txt", "photo.png", "plan v2.txt"]) {
     check((await row(ada, other).count()) === 0, `content search finds ${other}`);
   }
   await ada.getByLabel("Search inside files").uncheck();
+  await ada.getByText("Nothing matches.").waitFor();
   await ada.getByLabel("Search", { exact: true }).fill("");
   await row(ada, "notes.txt").waitFor();
+
+  // Delete, after a confirmation.
+  ada.once("dialog", (confirmation) => confirmation.accept());
+  await row(ada, "plan v2.txt").getByRole("button", { name: "Delete" }).click();
+  await row(ada, "plan v2.txt").waitFor({ state: "detached" });
 
   // Ada, the first account and so an admin, gives bob a 5 MB quota.
   await ada.getByRole("link", { name: "Users" }).click();
@@ -239,8 +257,14 @@ try {
     bobPage.getByRole("button", { name: "Shared with me" }).click(),
   ]);
   check((await listed.json()).files.length === 0, "the API still lists the revoked file for bob");
-  await bobPage.getByText("No files here yet").waitFor();
+  await bobPage.getByText("Nothing is shared with you yet.").waitFor();
   check((await row(bobPage, "notes.txt").count()) === 0, "bob still sees the revoked file");
+
+  // Bob logs out: the login form, and his token no longer works.
+  await bobPage.getByRole("button", { name: "Log out" }).click();
+  await bobPage.getByRole("heading", { name: "Log in" }).waitFor();
+  await bobPage.reload();
+  await bobPage.getByRole("heading", { name: "Log in" }).waitFor();
 } catch (failure) {
   // What each user saw when it failed.
   for (const [who, page] of Object.entries(pages)) {
