@@ -125,3 +125,34 @@ async fn the_spec_is_served() {
     assert_eq!(status, 200);
     assert_eq!(served, spec());
 }
+
+/// Every operation that needs a bearer token answers 401 to a request
+/// without one, however malformed the rest (path, query, body): nothing is
+/// validated, and nothing learnt, before authentication. The others do not.
+#[tokio::test]
+async fn operations_behind_a_token_are_401_without_one_before_any_validation() {
+    let app = spawn_app();
+    let spec = spec();
+    let client = reqwest::Client::new();
+    for (method, path) in spec_routes(&spec) {
+        let secured = spec["paths"][&path][&method]["security"].is_array();
+        let garbled = Regex::new(r"\{[a-z_]+\}")
+            .unwrap()
+            .replace_all(&path, "not%20an%20id");
+        let url = app.host.url(&format!("{garbled}?limit=-1&cursor=&scope=nope"));
+        let response = client
+            .request(method.to_uppercase().parse().unwrap(), url)
+            .header("content-type", "application/json")
+            .header("authorization", "Bearer not-a-token")
+            .body("{\"half\":")
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        if secured {
+            assert_eq!(status, 401, "{method} {path}");
+        } else {
+            assert_ne!(status, 401, "{method} {path} is public");
+        }
+    }
+}

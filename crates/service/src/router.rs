@@ -13,6 +13,31 @@ use spin_sdk::http::Request;
 /// One row of a component's route table.
 pub type Route<E> = (Method, &'static str, E);
 
+/// The routes anyone may call. Every other needs a well-formed bearer
+/// token, checked before the handler reads anything else of the request:
+/// a request without credentials is 401 whatever else is wrong with it,
+/// and learns nothing of the rules its fields would meet.
+const PUBLIC: &[(Method, &str)] = &[
+    (Method::POST, "/api/auth/register"),
+    (Method::POST, "/api/auth/login"),
+    (Method::GET, "/api/openapi.json"),
+    (Method::GET, "/healthz"),
+];
+
+/// Whether `request` may reach the handler of `pattern` unauthenticated,
+/// or at least carries a token of the right form.
+fn may_proceed(request: &Request, pattern: &str) -> bool {
+    PUBLIC
+        .iter()
+        .any(|(method, public)| method == request.method() && *public == pattern)
+        || request
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(spindrive_domain::token::from_authorization)
+            .is_some()
+}
+
 /// Matches `path` against `pattern`; returns the decoded parameters.
 fn matches(pattern: &'static str, path: &str) -> Option<Vec<(&'static str, String)>> {
     let mut params = Vec::new();
@@ -66,14 +91,15 @@ pub async fn serve<E: Copy>(
     for (method, pattern, endpoint) in routes {
         if let Some(params) = matches(pattern, &path) {
             if request.method() == method {
-                found = Some((*endpoint, params));
+                found = Some((*endpoint, params, *pattern));
                 break;
             }
             allowed.push(method.as_str());
         }
     }
     let result = match found {
-        Some((endpoint, params)) => match Config::load().await {
+        Some((_, _, pattern)) if !may_proceed(&request, pattern) => Err(ApiError::unauthorized()),
+        Some((endpoint, params, _)) => match Config::load().await {
             Ok(config) => handle(endpoint, Ctx::new(request, params, config)).await,
             Err(error) => Err(error),
         },
