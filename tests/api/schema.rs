@@ -185,6 +185,37 @@ fn every_migration_applies_to_a_database_populated_by_the_schema_before_it() {
 }
 
 #[test]
+fn a_migration_changed_after_it_was_applied_stops_the_run() {
+    let root = spindrive_testkit::workspace_root().join("migrations");
+    let copy = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "sql") {
+            std::fs::copy(&path, copy.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let db = TestDatabase::create().unwrap();
+    let run = || {
+        spindrive_testkit::run(
+            std::process::Command::new(root.join("migrate.sh"))
+                .arg(db.url())
+                .arg(copy.path()),
+        )
+    };
+    run().expect("applies");
+    run().expect("applied files are skipped");
+    let first = copy.path().join("0001_init.sql");
+    let mut text = std::fs::read_to_string(&first).unwrap();
+    text.push_str("\n-- edited after it was applied\n");
+    std::fs::write(&first, text).unwrap();
+    let error = run().expect_err("a changed migration is refused");
+    assert!(
+        format!("{error:#}").contains("0001_init was changed after it was applied"),
+        "{error:#}"
+    );
+}
+
+#[test]
 fn the_owner_row_follows_files_owner_id_and_nothing_else_writes_it() {
     let db = TestDatabase::create().unwrap();
     migrate(&db.url());
