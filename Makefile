@@ -39,6 +39,15 @@ web/node_modules/.package-lock.json: web/package-lock.json web/package.json
 web/dist/index.html: web/node_modules/.package-lock.json api/openapi.json $(shell find web/src web/scripts -type f) web/index.html web/vite.config.ts web/tsconfig.json
 	npm --prefix web run build
 
+.PHONY: fuzz-tools
+fuzz-tools: .state/venv/bin/schemathesis ## Install Schemathesis (pinned, from PyPI) into .state/venv
+
+.state/venv/bin/schemathesis: tests/schemathesis/requirements.txt
+	rm -rf .state/venv
+	python3 -m venv .state/venv
+	.state/venv/bin/pip install --quiet --disable-pip-version-check -r $<
+	touch $@
+
 .PHONY: components
 components: deps ## Build every wasm component (release)
 	$(CARGO) build $(WASM_FLAGS)
@@ -63,7 +72,7 @@ up: models ui components host ## Serve the app on http://127.0.0.1:3000 (Ctrl-C 
 .PHONY: test
 # `cargo test` builds the host binaries itself, with the same features as the
 # tests, so wasmtime is compiled once per run.
-test: validate-deploy models ui components lint ## Build everything and run every test
+test: validate-deploy models ui fuzz-tools components lint ## Build everything and run every test
 	scripts/with-services.sh $(CARGO) test --release
 	# The crates that build only into components carry unit tests too.
 	$(CARGO) test --release $(addprefix -p ,$(WASM_LIBRARIES))
@@ -74,6 +83,11 @@ test: validate-deploy models ui components lint ## Build everything and run ever
 	# Its figures stay out of the tracked tree (`make failover-test` updates
 	# bench/results/).
 	BENCH_RESULTS_DIR=$(CURDIR)/.state/results $(CARGO) run --release -p spindrive-bench -- failover --rounds 3
+
+.PHONY: fuzz
+fuzz: fuzz-tools components host ## Schemathesis for longer (200 examples per operation, a fresh seed)
+	SCHEMATHESIS_MAX_EXAMPLES=$${SCHEMATHESIS_MAX_EXAMPLES:-200} SCHEMATHESIS_SEED=$${SCHEMATHESIS_SEED:-$$RANDOM} \
+		scripts/with-services.sh $(CARGO) test --release -p spindrive-tests --test api -- schemathesis:: --nocapture
 
 .PHONY: failover-test
 failover-test: components host ## Kill the Patroni leader under load (3 rounds): 0 writes lost, API back within 10 s

@@ -363,7 +363,7 @@ async fn changing_the_password_revokes_other_sessions() {
             Some(json!({ "current_password": "nope-nope", "new_password": "a-new-password" })),
         )
         .await;
-    assert_error(wrong, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field");
+    assert_error(wrong, StatusCode::FORBIDDEN, "wrong_password");
 
     let (status, _) = app
         .call(
@@ -524,7 +524,7 @@ async fn emails_can_be_changed_and_stay_unique() {
             Some(json!({ "email": "olga@new.example", "current_password": "not-it-at-all" })),
         )
         .await;
-    assert_error(wrong, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field");
+    assert_error(wrong, StatusCode::FORBIDDEN, "wrong_password");
     assert_eq!(
         app.sql("SELECT email FROM users WHERE username = 'olga'"),
         "olga@example.com"

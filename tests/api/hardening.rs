@@ -477,3 +477,18 @@ async fn a_delete_racing_a_replacement_frees_the_content_it_deleted() {
         "the content the deleted row pointed to is gone at once"
     );
 }
+
+/// NUL, which PostgreSQL text cannot hold, in what reaches a query: a login
+/// is simply unknown, a search is refused; never a server error.
+#[tokio::test]
+async fn nul_in_a_login_or_a_search_is_a_clear_answer() {
+    let app = spawn_app();
+    let ada = app.user("ada").await;
+    let (status, body) = app.login("ada\u{0}", "ada-secret-pw").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let (status, body) = app
+        .call(Method::GET, "/api/files?q=a%00b", Some(&ada.token), None)
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["field"], "q");
+}

@@ -192,3 +192,23 @@ pub fn assert_error(actual: (StatusCode, Value), status: StatusCode, code: &str)
     assert_eq!(actual.1["error"]["code"], code, "{}", actual.1);
     assert!(actual.1["error"]["message"].is_string(), "{}", actual.1);
 }
+
+/// Runs an outside program against the app for at most `limit`, and fails
+/// the test with everything it printed unless it succeeds; its stdout.
+pub async fn run_to_success(
+    command: &mut tokio::process::Command,
+    limit: std::time::Duration,
+    what: &str,
+) -> String {
+    let run = tokio::time::timeout(limit, command.kill_on_drop(true).output())
+        .await
+        .unwrap_or_else(|_| panic!("{what} ends within {limit:?}"))
+        .unwrap_or_else(|error| panic!("{what} cannot start: {error}"));
+    let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
+    assert!(
+        run.status.success(),
+        "{what} failed:\n{stdout}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    stdout
+}

@@ -11,6 +11,7 @@ mod helpers;
 mod notifications;
 mod openapi;
 mod schema;
+mod schemathesis;
 mod scripts;
 mod sharing;
 mod text;

@@ -6,7 +6,7 @@
 //! quota change, revoke; screenshots and an axe-core audit of each screen
 //! under .state/ui/.
 
-use crate::helpers::spawn_app;
+use crate::helpers::{run_to_success, spawn_app};
 use spindrive_testkit::{documents, workspace_root};
 
 #[tokio::test]
@@ -29,24 +29,18 @@ async fn the_main_journeys_work_in_a_browser() {
     documents::render(&lines, 900, 160, 28.0, 30.0)
         .save(&letter)
         .unwrap();
-    let journey = tokio::process::Command::new("node")
-        .arg(workspace_root().join("web/tests/journey.mjs"))
-        .env("BASE_URL", app.host.url(""))
-        .env("OUT_DIR", &out)
-        .env("PHOTO", &photo)
-        .env("LETTER", &letter)
-        .kill_on_drop(true)
-        .output();
-    let run = tokio::time::timeout(std::time::Duration::from_secs(300), journey)
-        .await
-        .expect("the journey ends within 5 minutes")
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(
-        run.status.success() && stdout.contains("journey ok"),
-        "{stdout}{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    let stdout = run_to_success(
+        tokio::process::Command::new("node")
+            .arg(workspace_root().join("web/tests/journey.mjs"))
+            .env("BASE_URL", app.host.url(""))
+            .env("OUT_DIR", &out)
+            .env("PHOTO", &photo)
+            .env("LETTER", &letter),
+        std::time::Duration::from_secs(300),
+        "the journey",
+    )
+    .await;
+    assert!(stdout.contains("journey ok"), "{stdout}");
     for screen in [
         "login",
         "files",

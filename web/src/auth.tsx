@@ -39,7 +39,15 @@ export function Auth({ onSignedIn, problem }: { onSignedIn: () => void; problem:
         <h2>{mode === "login" ? "Log in" : "Create an account"}</h2>
         <label>
           Username
-          <input name="username" autocomplete="username" required minLength={3} maxLength={32} />
+          <input
+            name="username"
+            autocomplete="username"
+            required
+            minLength={3}
+            maxLength={mode === "register" ? 32 : 254}
+            pattern={mode === "register" ? "[A-Za-z0-9_.\\-]{3,32}" : undefined}
+            title={mode === "register" ? "3 to 32 letters, digits, _ . or -" : undefined}
+          />
         </label>
         {mode === "register" && (
           <label>

@@ -8,6 +8,7 @@ use serde_json::json;
 use spin_sdk::http::{IntoResponse, Request};
 use spin_sdk::http_service;
 use spindrive_domain::account::{Email, Password, Role, Username, verify_password};
+use spindrive_domain::fields::{Whole, present};
 use spindrive_domain::{ValidationError, paging, time::rfc3339, token};
 use spindrive_service::auth::{self, Caller};
 use spindrive_service::response::{created, json, json_document, no_content, with_location};
@@ -119,9 +120,14 @@ fn invalid_credentials() -> ApiError {
 
 async fn login(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let form: LoginForm = ctx.json().await?;
+    if form.login.is_empty() || form.login.chars().count() > 254 {
+        return Err(ValidationError::new("login", "must be 1 to 254 characters").into());
+    }
     let account = form.login.trim().to_lowercase();
-    if account.is_empty() || account.len() > 254 {
-        return Err(ValidationError::new("login", "must be a username or an email").into());
+    // No account has an empty name, nor NUL in one (PostgreSQL text cannot
+    // hold it); the answer is the same as for any unknown login.
+    if account.is_empty() || account.contains('\0') {
+        return Err(invalid_credentials());
     }
     let client = ctx.client();
     let db = Db::connect(&ctx.config).await?;
@@ -164,9 +170,11 @@ async fn me(ctx: &Ctx) -> Result<Reply, ApiError> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ProfileChange {
+    #[serde(default, deserialize_with = "present")]
     email: Option<String>,
     /// Required with a new email: whoever holds a stolen token must not be
     /// able to move the account's address (and with it, password resets).
+    #[serde(default, deserialize_with = "present")]
     current_password: Option<String>,
 }
 
@@ -192,7 +200,8 @@ async fn update_me(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     ))
 }
 
-/// 422 unless `password` is the caller's; guesses are throttled like logins.
+/// 403 unless `password` is the caller's (the request is well formed, the
+/// caller not allowed); guesses are throttled like logins.
 async fn confirm_password(ctx: &Ctx, db: &Db, caller: Caller, password: &str) -> Result<(), ApiError> {
     let user = users::by_id(db, caller.id)
         .await?
@@ -201,7 +210,11 @@ async fn confirm_password(ctx: &Ctx, db: &Db, caller: Caller, password: &str) ->
     login_failures::begin(db, &user.username, &client).await?;
     let stored = users::password_hash(db, caller.id).await?;
     if !verify_password(password, stored.as_deref()) {
-        return Err(ValidationError::new("current_password", "is not the current password").into());
+        return Err(ApiError::new(
+            http::StatusCode::FORBIDDEN,
+            "wrong_password",
+            "current_password is not the account's password",
+        ));
     }
     Ok(login_failures::succeeded(db, &user.username, &client).await?)
 }
@@ -257,16 +270,13 @@ fn user_id(ctx: &Ctx) -> Result<i64, ApiError> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AdminChange {
+    #[serde(default, deserialize_with = "present")]
     role: Option<String>,
+    #[serde(default, deserialize_with = "present")]
     disabled: Option<bool>,
     /// Absent: unchanged; `null`: back to the default; a number: bytes.
     #[serde(default, deserialize_with = "present")]
-    quota_bytes: Option<Option<i64>>,
-}
-
-/// A field that was sent, `null` included.
-fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(input: D) -> Result<Option<T>, D::Error> {
-    T::deserialize(input).map(Some)
+    quota_bytes: Option<Option<Whole<i64>>>,
 }
 
 /// Refuses a change that would leave no enabled administrator.
@@ -282,13 +292,14 @@ async fn keep_an_admin(db: &Db) -> Result<(), ApiError> {
 
 async fn update_user(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let form: AdminChange = ctx.json().await?;
-    if form.quota_bytes.flatten().is_some_and(|bytes| bytes < 0) {
+    let quota_bytes = form.quota_bytes.map(|bytes| bytes.map(|Whole(bytes)| bytes));
+    if quota_bytes.flatten().is_some_and(|bytes| bytes < 0) {
         return Err(ValidationError::new("quota_bytes", "must be a number of bytes, at least 0").into());
     }
     let change = users::AdminChange {
         role: form.role.as_deref().map(Role::parse).transpose()?,
         disabled: form.disabled,
-        quota_bytes: form.quota_bytes,
+        quota_bytes,
     };
     let id = user_id(ctx)?;
     let (db, _) = admin(ctx).await?;

@@ -132,8 +132,12 @@ async fn list(ctx: &Ctx) -> Result<Reply, ApiError> {
         Some(_) => return Err(ValidationError::new("order", "must be asc or desc").into()),
     };
     let query = ctx.query("q").filter(|q| !q.is_empty()).map(str::to_owned);
-    if query.as_ref().is_some_and(|q| q.len() > 255) {
-        return Err(ValidationError::new("q", "must be at most 255 bytes").into());
+    if query.as_ref().is_some_and(|q| q.chars().count() > 255) {
+        return Err(ValidationError::new("q", "must be at most 255 characters").into());
+    }
+    // PostgreSQL text cannot hold NUL.
+    if query.as_ref().is_some_and(|q| q.contains('\0')) {
+        return Err(ValidationError::new("q", "must not contain NUL").into());
     }
     if content && query.is_none() {
         return Err(ValidationError::new("q", "a content search needs words to find").into());

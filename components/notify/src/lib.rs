@@ -12,6 +12,7 @@ use serde_json::{Map, Value, json};
 use spin_sdk::http::{IntoResponse, Request};
 use spin_sdk::http_service;
 use spindrive_domain::ValidationError;
+use spindrive_domain::fields::present;
 use spindrive_domain::notification;
 use spindrive_domain::paging;
 use spindrive_domain::webhook::{self as hook, Secret};
@@ -138,6 +139,7 @@ struct PreferencesChange {
     /// `{"kind": true|false}`: told about it or not.
     #[serde(default)]
     kinds: Map<String, Value>,
+    #[serde(default, deserialize_with = "present")]
     webhook_enabled: Option<bool>,
 }
 
@@ -165,6 +167,7 @@ async fn webhook(ctx: &Ctx) -> Result<Reply, ApiError> {
 struct WebhookRegistration {
     url: String,
     /// `whsec_…`; generated when left out.
+    #[serde(default, deserialize_with = "present")]
     secret: Option<String>,
 }
 

@@ -36,7 +36,8 @@ impl AsRef<str> for FileId {
     }
 }
 
-/// A file name: any UTF-8 without control characters or `/`, 1–255 bytes.
+/// A file name: any UTF-8 without control characters or `/`, 1–255
+/// characters (as the `varchar(255)` column counts), not `.` or `..`.
 /// It is only ever shown, never used to build a path.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileName(String);
@@ -44,8 +45,8 @@ pub struct FileName(String);
 impl FileName {
     pub fn parse(input: &str) -> Result<Self, ValidationError> {
         let invalid = |message: &str| Err(ValidationError::new("file_name", message));
-        if input.is_empty() || input.len() > 255 {
-            return invalid("must be 1 to 255 bytes of UTF-8");
+        if input.is_empty() || input.chars().count() > 255 {
+            return invalid("must be 1 to 255 characters");
         }
         if input.chars().any(char::is_control) {
             return invalid("must not contain control characters");
@@ -163,7 +164,7 @@ mod tests {
             "report (final).pdf",
             "ünïcödé 🦀.txt",
             "..x",
-            &"é".repeat(127),
+            &"é".repeat(255),
         ] {
             assert!(FileName::parse(good).is_ok(), "{good}");
         }
@@ -177,7 +178,8 @@ mod tests {
             ".",
             "..",
             &"x".repeat(256),
-            &"é".repeat(128),
+            &"é".repeat(256),
+            "a\u{85}b",
         ] {
             assert_eq!(FileName::parse(bad).unwrap_err().field, "file_name", "{bad:?}");
         }

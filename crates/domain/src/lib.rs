@@ -14,6 +14,8 @@ pub mod client;
 pub mod download;
 /// Validation errors that name the field at fault.
 pub mod error;
+/// JSON body fields as the API document means them (`null`, whole numbers).
+pub mod fields;
 /// File names and file access rules (read < write < delete).
 pub mod file;
 /// Kinds of notification and the preferences that mute them.

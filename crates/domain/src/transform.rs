@@ -3,6 +3,7 @@
 //! file it produces, and the job states.
 
 use crate::ValidationError;
+use crate::fields::{Whole, present};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -164,16 +165,24 @@ pub enum Transformation {
 #[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct ThumbnailParams {
-    size: u32,
+    size: Whole<u32>,
 }
 
 #[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct ResizeParams {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    width: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    height: Option<u32>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    width: Option<Whole<u32>>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    height: Option<Whole<u32>>,
     #[serde(default)]
     fit: Fit,
 }
@@ -247,13 +256,13 @@ impl Transformation {
             "thumbnail" => {
                 let p: ThumbnailParams = params(raw)?;
                 ImageOperation::Thumbnail {
-                    size: edge("params.size", p.size)?,
+                    size: edge("params.size", p.size.0)?,
                 }
             }
             "resize" => {
                 let p: ResizeParams = params(raw)?;
-                let width = p.width.map(|w| edge("params.width", w)).transpose()?;
-                let height = p.height.map(|h| edge("params.height", h)).transpose()?;
+                let width = p.width.map(|w| edge("params.width", w.0)).transpose()?;
+                let height = p.height.map(|h| edge("params.height", h.0)).transpose()?;
                 match (width, height, p.fit) {
                     (None, None, _) => {
                         return Err(ValidationError::new("params", "give a width, a height or both"));
@@ -315,12 +324,12 @@ impl Transformation {
     pub fn params(&self) -> Value {
         let value = match self {
             Transformation::Image(ImageOperation::Thumbnail { size }) => {
-                serde_json::to_value(ThumbnailParams { size: *size })
+                serde_json::to_value(ThumbnailParams { size: Whole(*size) })
             }
             Transformation::Image(ImageOperation::Resize { width, height, fit }) => {
                 serde_json::to_value(ResizeParams {
-                    width: *width,
-                    height: *height,
+                    width: width.map(Whole),
+                    height: height.map(Whole),
                     fit: *fit,
                 })
             }

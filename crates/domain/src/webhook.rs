@@ -15,6 +15,31 @@ use std::time::Duration;
 /// The longest endpoint URL accepted.
 pub const MAX_URL_LENGTH: usize = 2048;
 
+/// The endpoint URLs a registration may name, as api/openapi.json says
+/// (its `url` pattern, exactly): `http(s)://`, a dotted name of LDH labels
+/// whose last starts with a letter (so never an address literal or a
+/// single label), an optional port, then a path and query of URI
+/// characters; no credentials, no fragment, nothing to escape.
+pub const PUBLIC_URL_PATTERN: &str = concat!(
+    r"^[Hh][Tt][Tt][Pp][Ss]?://",
+    r"([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?",
+    r"(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?",
+    r"([/?]([A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?$",
+);
+
+/// Names under `localhost.` mean this machine whatever DNS says: refused
+/// too (api/openapi.json's `not` pattern of `url`).
+pub const LOOPBACK_NAME_PATTERN: &str =
+    r"^[A-Za-z]+://[^/?:]*[.][Ll][Oo][Cc][Aa][Ll][Hh][Oo][Ss][Tt]([:/?]|$)";
+
+fn is_public_url(url: &str) -> bool {
+    static PUBLIC: std::sync::LazyLock<regex_lite::Regex> =
+        std::sync::LazyLock::new(|| regex_lite::Regex::new(PUBLIC_URL_PATTERN).expect("a valid pattern"));
+    static LOOPBACK: std::sync::LazyLock<regex_lite::Regex> =
+        std::sync::LazyLock::new(|| regex_lite::Regex::new(LOOPBACK_NAME_PATTERN).expect("a valid pattern"));
+    PUBLIC.is_match(url) && !LOOPBACK.is_match(url)
+}
+
 /// Where deliveries go: an absolute `http`/`https` URL without
 /// credentials, whose host is not a private, loopback, link-local or
 /// otherwise non-public address unless the server allows those (local
@@ -25,6 +50,12 @@ pub fn parse_url(url: &str, allow_private: bool) -> Result<url::Url, ValidationE
     let invalid = |message: &str| ValidationError::new("url", message);
     if url.len() > MAX_URL_LENGTH {
         return Err(invalid("must be at most 2048 characters"));
+    }
+    if !allow_private && !is_public_url(url) {
+        return Err(invalid(
+            "must be http(s)://, a public host name (no address, no single label, not localhost), \
+             an optional port and a path of URI characters",
+        ));
     }
     let parsed = url::Url::parse(url).map_err(|e| invalid(&format!("is not a URL: {e}")))?;
     if !matches!(parsed.scheme(), "http" | "https") {
@@ -181,13 +212,16 @@ mod tests {
     fn public_urls_pass_and_private_ones_are_refused() {
         for ok in [
             "https://hooks.example.com/spindrive",
-            "http://203.0.113.9.nip.io:8080/x?y=1",
-            "https://[2606:4700::1111]/",
-            "https://1.1.1.1/",
+            "http://203.0.113.9.nip.io:8080/x?y=1&z=%20",
+            "HTTPS://Hooks.Example.COM:65535",
         ] {
             assert!(parse_url(ok, false).is_ok(), "{ok}");
         }
+        // Endpoints are named: even a public address literal is refused
+        // (the documented grammar cannot tell public ones from private).
         for refused in [
+            "https://[2606:4700::1111]/",
+            "https://1.1.1.1/",
             "http://127.0.0.1:9000/",
             "http://10.1.2.3/",
             "http://192.168.0.1/",
@@ -210,6 +244,18 @@ mod tests {
         ] {
             assert!(parse_url(refused, false).is_err(), "{refused}");
             assert!(parse_url(refused, true).is_ok(), "{refused} (allowed)");
+        }
+        for outside_the_grammar in [
+            "https://hooks.example.com:65536/",
+            "https://hooks.example.com/a b",
+            "https://hooks.example.com/{x}",
+            "https://-bad.example.com/",
+            "https://hooks.example.com/%zz",
+        ] {
+            assert!(
+                parse_url(outside_the_grammar, false).is_err(),
+                "{outside_the_grammar}"
+            );
         }
         for invalid in [
             "ftp://example.com/",
