@@ -85,7 +85,7 @@ test: validate-deploy models ui fuzz-tools components lint ## Build everything a
 	BENCH_RESULTS_DIR=$(CURDIR)/.state/results $(CARGO) run --release -p spindrive-bench -- failover --rounds 3
 
 .PHONY: fuzz
-fuzz: fuzz-tools components host ## Schemathesis for longer (200 examples per operation, a fresh seed)
+fuzz: models ui fuzz-tools components host ## Schemathesis for longer (200 examples per operation, a fresh seed)
 	SCHEMATHESIS_MAX_EXAMPLES=$${SCHEMATHESIS_MAX_EXAMPLES:-200} SCHEMATHESIS_SEED=$${SCHEMATHESIS_SEED:-$$RANDOM} \
 		scripts/with-services.sh $(CARGO) test --release -p spindrive-tests --test api -- schemathesis:: --nocapture
 

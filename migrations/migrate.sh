@@ -29,7 +29,10 @@ for file in "$dir"/[0-9][0-9][0-9][0-9]_*.sql; do
     sha256=$(sha256sum "$file" | cut -d' ' -f1)
     recorded=$("${psql_cmd[@]}" -At -c "SELECT coalesce(sha256, 'none') FROM schema_migrations WHERE version = '$version'")
     if [[ $recorded == none ]]; then
+        # Applied before hashes were kept: the file as it is now is taken
+        # as what was applied (said, so that it can be checked by hand).
         "${psql_cmd[@]}" -c "UPDATE schema_migrations SET sha256 = '$sha256' WHERE version = '$version'"
+        echo "recorded the SHA-256 of $version, applied before hashes were kept"
         continue
     elif [[ -n $recorded ]]; then
         if [[ $recorded != "$sha256" ]]; then

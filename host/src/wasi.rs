@@ -156,10 +156,19 @@ fn copy_one(from: &Path, to: &Path) -> Result<()> {
     if let Some(parent) = to.parent() {
         std::fs::create_dir_all(parent)?;
     }
+    // A later entry for the same path wins, as in Spin; the earlier one is
+    // unlinked, never written through (it may be a link to the app's file).
+    if to.symlink_metadata().is_ok() {
+        std::fs::remove_file(to)?;
+    }
+    // The file itself, not a symlink that may point outside the mount.
+    let from = from
+        .canonicalize()
+        .with_context(|| format!("cannot read {}", from.display()))?;
     // A hard link takes no space and, mounted read-only, serves as a copy;
-    // across file systems it cannot be made, and the bytes are copied.
-    if std::fs::hard_link(from, to).is_err() {
-        std::fs::copy(from, to).with_context(|| format!("cannot copy {}", from.display()))?;
+    // where one cannot be made (another file system), the bytes are copied.
+    if std::fs::hard_link(&from, to).is_err() {
+        std::fs::copy(&from, to).with_context(|| format!("cannot copy {}", from.display()))?;
     }
     Ok(())
 }
@@ -323,6 +332,31 @@ mod tests {
         remove_abandoned_copies();
         assert!(own.path().exists());
         assert!(!dead.exists());
+    }
+
+    #[test]
+    fn a_later_entry_for_the_same_path_leaves_the_app_files_intact() {
+        let app = tempfile::tempdir().unwrap();
+        std::fs::write(app.path().join("a.txt"), "a").unwrap();
+        std::fs::write(app.path().join("b.txt"), "b").unwrap();
+        let target = tempfile::tempdir().unwrap();
+        let files = [
+            FileMount::Placement {
+                source: "a.txt".into(),
+                destination: "/same.txt".into(),
+            },
+            FileMount::Placement {
+                source: "b.txt".into(),
+                destination: "/same.txt".into(),
+            },
+        ];
+        copy_files(app.path(), &files, &[], target.path()).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(target.path().join("same.txt")).unwrap(),
+            "b"
+        );
+        assert_eq!(std::fs::read_to_string(app.path().join("a.txt")).unwrap(), "a");
+        assert_eq!(std::fs::read_to_string(app.path().join("b.txt")).unwrap(), "b");
     }
 
     #[test]

@@ -139,19 +139,49 @@ async fn operations_behind_a_token_are_401_without_one_before_any_validation() {
         let secured = spec["paths"][&path][&method]["security"].is_array();
         let garbled = parameter.replace_all(&path, "not%20an%20id");
         let url = app.host.url(&format!("{garbled}?limit=-1&cursor=&scope=nope"));
-        let response = client
-            .request(method.to_uppercase().parse().unwrap(), url)
-            .header("content-type", "application/json")
-            .header("authorization", "Bearer not-a-token")
-            .body("{\"half\":")
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        if secured {
-            assert_eq!(status, 401, "{method} {path}");
-        } else {
-            assert_ne!(status, 401, "{method} {path} is public");
+        // Malformed, and well formed but opening no session.
+        for token in ["not-a-token", &"A".repeat(43)] {
+            let response = client
+                .request(method.to_uppercase().parse().unwrap(), url.clone())
+                .header("content-type", "application/json")
+                .header("authorization", format!("Bearer {token}"))
+                .body("{\"half\":")
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            if secured {
+                assert_eq!(status, 401, "{method} {path} with {token}");
+            } else {
+                assert_ne!(status, 401, "{method} {path} is public");
+            }
         }
     }
+}
+
+/// Where the document spells out a rule the code also holds, they are the
+/// same: the kinds of notification, and the webhook URL grammar the API
+/// checks with these very patterns.
+#[test]
+fn the_spec_states_the_rules_the_code_holds() {
+    let spec = spec();
+    let schemas = &spec["components"]["schemas"];
+    let kinds: Vec<&str> =
+        schemas["NotificationPreferencesChange"]["properties"]["kinds"]["propertyNames"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|kind| kind.as_str().unwrap())
+            .collect();
+    let known: Vec<&str> = spindrive_domain::notification::KINDS
+        .iter()
+        .map(|(kind, _)| *kind)
+        .collect();
+    assert_eq!(kinds, known);
+    let url = &schemas["WebhookRegistration"]["properties"]["url"];
+    assert_eq!(url["pattern"], spindrive_domain::webhook::PUBLIC_URL_PATTERN);
+    assert_eq!(
+        url["not"]["pattern"],
+        spindrive_domain::webhook::LOOPBACK_NAME_PATTERN
+    );
 }

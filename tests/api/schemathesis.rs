@@ -42,6 +42,11 @@ async fn fuzz_as(app: &TestApp, role: &str, user: &User) {
         &format!("schemathesis as {role}"),
     )
     .await;
+    // 401 counts as a failure in the run, and the session it ran on holds.
+    let (status, me) = app
+        .call(reqwest::Method::GET, "/api/auth/me", Some(&user.token), None)
+        .await;
+    assert_eq!(status, 200, "{role}'s session after the run: {me}");
 }
 
 #[tokio::test]
@@ -50,6 +55,10 @@ async fn the_api_does_what_its_document_says_as_a_viewer_and_as_an_admin() {
     // The first account is the admin; each owns a file to be found.
     let admin = app.user("ada").await;
     let viewer = app.user("bob").await;
+    // Carol is the one account the admin's run may change (the config pins
+    // the admin operations' id to 3).
+    let carol = app.user("carol").await;
+    assert_eq!(carol.id, 3);
     for user in [&admin, &viewer] {
         app.upload_file(user, "notes.txt", b"some notes".to_vec()).await;
     }

@@ -174,8 +174,8 @@ async fn sharing_refuses_what_makes_no_sense() {
     );
     assert_error(
         app.share(&admin.token, id, "root", "read").await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid_field",
+        StatusCode::CONFLICT,
+        "cannot_share_with_yourself",
     );
     // A delete grantee may not re-share: only the owner (and admins) decide who sees a file.
     assert_error(

@@ -124,9 +124,10 @@ async fn login(ctx: &mut Ctx) -> Result<Reply, ApiError> {
         return Err(ValidationError::new("login", "must be 1 to 254 characters").into());
     }
     let account = form.login.trim().to_lowercase();
-    // No account has an empty name, nor NUL in one (PostgreSQL text cannot
-    // hold it); the answer is the same as for any unknown login.
-    if account.is_empty() || account.contains('\0') {
+    // No account has an empty name, NUL in one (PostgreSQL text cannot
+    // hold it), or one over 254 characters (lowercasing can lengthen); the
+    // answer is the same as for any unknown login.
+    if account.is_empty() || account.contains('\0') || account.chars().count() > 254 {
         return Err(invalid_credentials());
     }
     let client = ctx.client();

@@ -175,7 +175,7 @@ struct WebhookRegistration {
 /// endpoint. The signing secret is in this answer only.
 async fn register_webhook(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let registration: WebhookRegistration = ctx.json().await?;
-    let url = hook::parse_url(&registration.url, private_webhooks_allowed().await?)?;
+    let url = hook::parse_registration_url(&registration.url, private_webhooks_allowed().await?)?;
     let secret = match &registration.secret {
         Some(given) => Secret::parse(given)?,
         None => Secret::generate(),

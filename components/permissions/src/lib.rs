@@ -115,7 +115,12 @@ async fn grant(ctx: &mut Ctx) -> Result<Reply, ApiError> {
         .await?
         .ok_or_else(|| ApiError::not_found("user"))?;
     if grantee.id == caller.id && grantee.id != file.owner_id {
-        return Err(ValidationError::new("username", "is you: you cannot share a file with yourself").into());
+        // Well formed, but at odds with who is asking: a conflict, like the
+        // owner's own row.
+        return Err(ApiError::conflict(
+            "cannot_share_with_yourself",
+            "you cannot share a file with yourself",
+        ));
     }
     if grantee.id == file.owner_id {
         return Err(permissions::owner_rule().into());

@@ -40,6 +40,21 @@ fn is_public_url(url: &str) -> bool {
     PUBLIC.is_match(url) && !LOOPBACK.is_match(url)
 }
 
+/// A URL a user registers: the documented grammar (unless the server
+/// allows private addresses, for local development, where literals are
+/// taken too), then what [`parse_url`] checks. Endpoints registered before
+/// the grammar keep being delivered to while [`parse_url`] allows them.
+pub fn parse_registration_url(url: &str, allow_private: bool) -> Result<url::Url, ValidationError> {
+    if !allow_private && url.len() <= MAX_URL_LENGTH && !is_public_url(url) {
+        return Err(ValidationError::new(
+            "url",
+            "must be http(s)://, a public host name (no address, no single label, not localhost), \
+             an optional port and a path of URI characters",
+        ));
+    }
+    parse_url(url, allow_private)
+}
+
 /// Where deliveries go: an absolute `http`/`https` URL without
 /// credentials, whose host is not a private, loopback, link-local or
 /// otherwise non-public address unless the server allows those (local
@@ -50,12 +65,6 @@ pub fn parse_url(url: &str, allow_private: bool) -> Result<url::Url, ValidationE
     let invalid = |message: &str| ValidationError::new("url", message);
     if url.len() > MAX_URL_LENGTH {
         return Err(invalid("must be at most 2048 characters"));
-    }
-    if !allow_private && !is_public_url(url) {
-        return Err(invalid(
-            "must be http(s)://, a public host name (no address, no single label, not localhost), \
-             an optional port and a path of URI characters",
-        ));
     }
     let parsed = url::Url::parse(url).map_err(|e| invalid(&format!("is not a URL: {e}")))?;
     if !matches!(parsed.scheme(), "http" | "https") {
@@ -215,13 +224,20 @@ mod tests {
             "http://203.0.113.9.nip.io:8080/x?y=1&z=%20",
             "HTTPS://Hooks.Example.COM:65535",
         ] {
-            assert!(parse_url(ok, false).is_ok(), "{ok}");
+            assert!(parse_registration_url(ok, false).is_ok(), "{ok}");
         }
-        // Endpoints are named: even a public address literal is refused
-        // (the documented grammar cannot tell public ones from private).
+        // Registered endpoints are named: even a public address literal is
+        // refused (the documented grammar cannot tell public ones from
+        // private); one registered before the grammar is still delivered to.
+        for public_literal in ["https://[2606:4700::1111]/", "https://1.1.1.1/"] {
+            assert!(
+                parse_registration_url(public_literal, false).is_err(),
+                "{public_literal}"
+            );
+            assert!(parse_url(public_literal, false).is_ok(), "{public_literal}");
+        }
+        // Refused by the address rules themselves, at delivery as well.
         for refused in [
-            "https://[2606:4700::1111]/",
-            "https://1.1.1.1/",
             "http://127.0.0.1:9000/",
             "http://10.1.2.3/",
             "http://192.168.0.1/",
@@ -243,7 +259,11 @@ mod tests {
             "http://[2002:a9fe:a9fe::1]/",
         ] {
             assert!(parse_url(refused, false).is_err(), "{refused}");
-            assert!(parse_url(refused, true).is_ok(), "{refused} (allowed)");
+            assert!(parse_registration_url(refused, false).is_err(), "{refused}");
+            assert!(
+                parse_registration_url(refused, true).is_ok(),
+                "{refused} (allowed)"
+            );
         }
         for outside_the_grammar in [
             "https://hooks.example.com:65536/",
@@ -253,7 +273,7 @@ mod tests {
             "https://hooks.example.com/%zz",
         ] {
             assert!(
-                parse_url(outside_the_grammar, false).is_err(),
+                parse_registration_url(outside_the_grammar, false).is_err(),
                 "{outside_the_grammar}"
             );
         }

@@ -42,8 +42,25 @@ pub fn token_hash(ctx: &Ctx) -> Option<[u8; 32]> {
 pub const SESSION_ACCOUNT: &str = "users WHERE NOT disabled AND id = \
      (SELECT user_id FROM sessions WHERE token_hash = $1 AND expires_at > (now() AT TIME ZONE 'utc'))";
 
-/// Resolves the caller, or 401.
+/// Resolves the caller, or 401 (once per request: the router has done it
+/// for every route behind a token).
 pub async fn authenticate(ctx: &Ctx, db: &Db) -> Result<Caller, ApiError> {
+    match ctx.caller {
+        Some(caller) => Ok(caller),
+        None => look_up(ctx, db).await,
+    }
+}
+
+/// Resolves the caller before the handler runs, so that a request whose
+/// token opens no session is 401 whatever else is wrong with it; the
+/// connection goes back to the pool at once.
+pub(crate) async fn identify(ctx: &mut Ctx) -> Result<(), ApiError> {
+    let db = Db::connect(&ctx.config).await?;
+    ctx.caller = Some(look_up(ctx, &db).await?);
+    Ok(())
+}
+
+async fn look_up(ctx: &Ctx, db: &Db) -> Result<Caller, ApiError> {
     let hash = token_hash(ctx).ok_or_else(ApiError::unauthorized)?;
     let row = db
         .row(

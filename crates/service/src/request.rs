@@ -22,6 +22,9 @@ pub struct Ctx {
     params: Vec<(&'static str, String)>,
     query: Vec<(String, String)>,
     body: Option<Body>,
+    /// Who is calling, resolved by the router for a route behind a token
+    /// before the handler reads anything else.
+    pub(crate) caller: Option<crate::auth::Caller>,
 }
 
 impl Ctx {
@@ -46,6 +49,7 @@ impl Ctx {
             params,
             query,
             body: Some(body),
+            caller: None,
         }
     }
 

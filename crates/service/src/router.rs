@@ -3,6 +3,7 @@
 //! segments are path parameters. A known path with another method gets 405
 //! with `Allow`; anything else 404 — both as JSON errors.
 
+use crate::auth::identify;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::request::Ctx;
@@ -13,10 +14,10 @@ use spin_sdk::http::Request;
 /// One row of a component's route table.
 pub type Route<E> = (Method, &'static str, E);
 
-/// The routes anyone may call. Every other needs a well-formed bearer
-/// token, checked before the handler reads anything else of the request:
-/// a request without credentials is 401 whatever else is wrong with it,
-/// and learns nothing of the rules its fields would meet.
+/// The routes anyone may call. Every other needs a bearer token that opens
+/// a session, checked before the handler reads anything else of the
+/// request: a request without credentials is 401 whatever else is wrong
+/// with it, and learns nothing of the rules its fields would meet.
 const PUBLIC: &[(Method, &str)] = &[
     (Method::POST, "/api/auth/register"),
     (Method::POST, "/api/auth/login"),
@@ -24,18 +25,21 @@ const PUBLIC: &[(Method, &str)] = &[
     (Method::GET, "/healthz"),
 ];
 
-/// Whether `request` may reach the handler of `pattern` unauthenticated,
-/// or at least carries a token of the right form.
-fn may_proceed(request: &Request, pattern: &str) -> bool {
+fn is_public(request: &Request, pattern: &str) -> bool {
     PUBLIC
         .iter()
         .any(|(method, public)| method == request.method() && *public == pattern)
-        || request
-            .headers()
-            .get(http::header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(spindrive_domain::token::from_authorization)
-            .is_some()
+}
+
+/// Whether `request` carries a bearer token of the right form (without
+/// one, no database is asked).
+fn has_token(request: &Request) -> bool {
+    request
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(spindrive_domain::token::from_authorization)
+        .is_some()
 }
 
 /// Matches `path` against `pattern`; returns the decoded parameters.
@@ -98,11 +102,23 @@ pub async fn serve<E: Copy>(
         }
     }
     let result = match found {
-        Some((_, _, pattern)) if !may_proceed(&request, pattern) => Err(ApiError::unauthorized()),
-        Some((endpoint, params, _)) => match Config::load().await {
-            Ok(config) => handle(endpoint, Ctx::new(request, params, config)).await,
-            Err(error) => Err(error),
-        },
+        Some((endpoint, params, pattern)) => {
+            let public = is_public(&request, pattern);
+            if !public && !has_token(&request) {
+                Err(ApiError::unauthorized())
+            } else {
+                match Config::load().await {
+                    Ok(config) => {
+                        let mut ctx = Ctx::new(request, params, config);
+                        match if public { Ok(()) } else { identify(&mut ctx).await } {
+                            Ok(()) => handle(endpoint, ctx).await,
+                            Err(error) => Err(error),
+                        }
+                    }
+                    Err(error) => Err(error),
+                }
+            }
+        }
         None if !allowed.is_empty() => {
             let mut reply = ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
