@@ -170,13 +170,26 @@ impl TestApp {
             .get_multiplexed_async_connection()
             .await
             .unwrap();
-        for _ in 0..times {
-            let _: i64 = redis::cmd("PUBLISH")
-                .arg(&channel)
-                .arg(message)
-                .query_async(&mut redis)
-                .await
-                .unwrap();
+        // A host just started may not have subscribed yet: the first wake-up
+        // is sent again until someone receives it (PUBLISH counts them).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        for sent in 0..times {
+            loop {
+                let receivers: i64 = redis::cmd("PUBLISH")
+                    .arg(&channel)
+                    .arg(message)
+                    .query_async(&mut redis)
+                    .await
+                    .unwrap();
+                if receivers > 0 || sent > 0 {
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "nobody subscribes to {channel}"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
         }
     }
 
