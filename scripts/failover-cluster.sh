@@ -1,21 +1,25 @@
 #!/usr/bin/env bash
 # A three-member Patroni cluster on 127.0.0.1 for the failover test: etcd as
-# the DCS, three Patroni-managed PostgreSQL members in synchronous mode, and
-# HAProxy sending connections to whichever member Patroni's REST API calls
-# the primary. Everything lives under .state/failover and is rebuilt by
-# `start`.
+# the DCS, three Patroni-managed PostgreSQL members in synchronous mode
+# (both standbys synchronous, each commit applied on them before it is
+# acknowledged), and HAProxy with two listeners: writes to whichever member
+# Patroni's REST API calls the primary, reads to the synchronous standbys
+# (the primary when none is). Everything lives under .state/failover and is
+# rebuilt by `start`.
 #
 #   scripts/failover-cluster.sh start            fresh cluster; prints the admin URL
 #   scripts/failover-cluster.sh stop             stop everything it started
 #   scripts/failover-cluster.sh start-member N   (re)start member N's Patroni
+#   scripts/failover-cluster.sh apply-delay N D  hold member N's replay back by D (0 ends it)
 #
 # Ports: etcd 23790/23800, PostgreSQL 55441-55443, Patroni REST 58441-58443,
-# HAProxy 55440.
+# HAProxy 55440 (writes) and 55439 (reads).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 state=$root/.state/failover
 haproxy_port=55440
+read_port=55439
 password_file=$state/password
 
 "$root/scripts/install-deps.sh" postgresql patroni etcd-server haproxy
@@ -46,6 +50,11 @@ bootstrap:
     retry_timeout: 2
     maximum_lag_on_failover: 1048576
     synchronous_mode: true
+    # Both standbys are synchronous and apply a commit before the client
+    # hears of it, so a read from either shows every acknowledged write
+    # (the read listener below). Patroni drops a standby that stops
+    # streaming from the set; commits wait for it until then.
+    synchronous_node_count: 2
     postgresql:
       use_pg_rewind: true
       use_slots: true
@@ -57,6 +66,7 @@ bootstrap:
         max_replication_slots: 10
         wal_retrieve_retry_interval: 1s
         fsync: "off"
+        synchronous_commit: remote_apply
   initdb:
     - encoding: UTF8
     - locale: C.UTF-8
@@ -84,6 +94,9 @@ postgresql:
       password: $password
   parameters:
     unix_socket_directories: $state/member$n
+  # A standby's replay held back on purpose (apply-delay below).
+  recovery_conf:
+    recovery_min_apply_delay: ${APPLY_DELAY:-0}
 YAML
 }
 
@@ -92,6 +105,21 @@ start_member() {
     member_config "$n" > "$state/member$n.yml"
     chown postgres "$state/member$n.yml"
     as_postgres patroni "$state/member$n.yml" >> "$state/member$n.log" 2>&1 &
+}
+
+# Holds back member N's replay by DELAY (e.g. 2s; 0 ends it), as a
+# lagging standby would, through Patroni's own configuration: Patroni
+# removes recovery settings made behind its back.
+apply_delay() {
+    local n=$1 delay=$2 member_url
+    APPLY_DELAY=$delay member_config "$n" > "$state/member$n.yml"
+    curl -sf -X POST "http://127.0.0.1:5844$n/reload" >/dev/null
+    member_url="postgres://postgres:$(cat "$password_file")@127.0.0.1:5544$n/postgres"
+    wait_for "member $n replaying with a delay of $delay" 20 delay_is "$member_url" "$delay"
+}
+
+delay_is() {
+    [[ $(psql -X -q -At "$1" -c "SELECT current_setting('recovery_min_apply_delay')") == "$2" ]]
 }
 
 wait_for() {
@@ -113,9 +141,11 @@ member_streams() {
 # Every process of the cluster names a path under $state on its command
 # line (Patroni its config, PostgreSQL its data directory, etcd and HAProxy
 # theirs): a throwaway test cluster is stopped by killing them all.
-only_primary() {
+# Whether ten connections in a row to $1 reach a member whose
+# pg_is_in_recovery() is $2 (f: the primary, t: a standby).
+all_in_recovery() {
     for _ in $(seq 10); do
-        [[ $(psql -X -q -At "$1" -c "SELECT pg_is_in_recovery()") == f ]] || return 1
+        [[ $(psql -X -q -At "$1" -c "SELECT pg_is_in_recovery()") == "$2" ]] || return 1
     done
 }
 
@@ -173,13 +203,39 @@ listen primary
     server member1 127.0.0.1:55441 check port 58441
     server member2 127.0.0.1:55442 check port 58442
     server member3 127.0.0.1:55443 check port 58443
+listen replicas
+    bind 127.0.0.1:$read_port
+    # Patroni's /sync answers 200 on a running synchronous standby; the
+    # primary (as the writes' listener sees it) serves reads only while no
+    # standby does. A member that leaves the set loses its sessions within
+    # a second; one that joins serves after 1.5 s of answering, time to
+    # replay what was committed before it joined; its arrival ends the
+    # sessions on the primary, which pooled clients would otherwise keep.
+    # A connection that fails is tried on another member.
+    option httpchk GET /sync
+    http-check expect status 200
+    balance leastconn
+    retries 2
+    option redispatch
+    default-server inter 500ms fall 2 rise 3 on-marked-down shutdown-sessions on-marked-up shutdown-backup-sessions
+    server member1 127.0.0.1:55441 check port 58441
+    server member2 127.0.0.1:55442 check port 58442
+    server member3 127.0.0.1:55443 check port 58443
+    server primary1 127.0.0.1:55441 backup track primary/member1
+    server primary2 127.0.0.1:55442 backup track primary/member2
+    server primary3 127.0.0.1:55443 backup track primary/member3
 CFG
     haproxy -db -f "$state/haproxy.cfg" > "$state/haproxy.log" 2>&1 &
     local url
     url="postgres://postgres:$(cat "$password_file")@127.0.0.1:$haproxy_port/postgres"
     # HAProxy counts every member up until its checks say otherwise: wait
     # until ten connections in a row reach the writable primary.
-    wait_for "HAProxy to route only to the primary" 20 only_primary "$url"
+    wait_for "HAProxy to route only to the primary" 20 all_in_recovery "$url" f
+    for n in 1 2 3; do
+        curl -sf "http://127.0.0.1:5844$n/primary" >/dev/null 2>&1 && continue
+        wait_for "member $n synchronous" 60 curl -sf "http://127.0.0.1:5844$n/sync"
+    done
+    wait_for "HAProxy to read only from standbys" 20 all_in_recovery "${url/:$haproxy_port\//:$read_port/}" t
     echo "$url"
 }
 
@@ -187,5 +243,6 @@ case ${1:-} in
     start) start ;;
     stop) stop ;;
     start-member) start_member "${2:?member number}" ;;
-    *) echo "usage: $0 start|stop|start-member N" >&2; exit 2 ;;
+    apply-delay) apply_delay "${2:?member number}" "${3:?delay, e.g. 2s}" ;;
+    *) echo "usage: $0 start|stop|start-member N|apply-delay N DELAY" >&2; exit 2 ;;
 esac

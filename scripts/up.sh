@@ -36,6 +36,11 @@ SQL
 else
     app_url="postgres://${SPIN_VARIABLE_DB_USER:-spindrive}:${SPIN_VARIABLE_DB_PASSWORD:?set SPIN_VARIABLE_DB_PASSWORD}@$SPIN_VARIABLE_DB_HOST:${SPIN_VARIABLE_DB_PORT:-5432}/${SPIN_VARIABLE_DB_NAME:-spindrive}"
 fi
+# Reads go where writes go unless a read address is given.
+for part in HOST PORT; do
+    write=SPIN_VARIABLE_DB_$part read=SPIN_VARIABLE_DB_READ_$part
+    if [[ -n ${!write:-} && -z ${!read:-} ]]; then export "$read=${!write}"; fi
+done
 migrations/migrate.sh "$app_url"
 
 # Redis only wakes the transformation worker: without it everything else

@@ -1,13 +1,17 @@
 //! The failover test, for real: a three-member Patroni cluster
-//! (scripts/failover-cluster.sh) behind HAProxy, spindrive serving through
-//! it under a load of uploads and renames, then `kill -9` of the leader's
-//! Patroni and PostgreSQL. Each round reports the unavailability window
-//! (first failed to first succeeded request), the errors clients saw, and
-//! the time until the old leader rejoins as a replica; at the end every
-//! acknowledged upload must download with its SHA-256 and every
-//! acknowledged rename must show in the file's metadata. Fails unless no
-//! acknowledged write was lost and the API answered again within 10 s of
-//! every kill.
+//! (scripts/failover-cluster.sh) behind HAProxy, spindrive writing to the
+//! leader and reading from the synchronous standbys, under a load of
+//! uploads and renames and a load of downloads of existing files, then
+//! `kill -9` of the leader's Patroni and PostgreSQL. Each round reports the
+//! writes' unavailability window (first failed to first succeeded
+//! request), the errors clients saw, the downloads and their failures, the
+//! standbys' sessions, and the time until the old leader rejoins as a
+//! replica; at the end every acknowledged upload must download with its
+//! SHA-256 and every acknowledged rename must show in the file's metadata,
+//! 1,000 uploads must each download and list at once, and a revoke or a
+//! logout must hold while the standbys' replay is held back
+//! (`replica_reads`). Fails unless no acknowledged write was lost, no
+//! download failed, and the API answered again within 10 s of every kill.
 
 use crate::report;
 use anyhow::{Context, Result, bail};
@@ -18,8 +22,12 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const MEMBERS: [u16; 3] = [1, 2, 3];
+pub const MEMBERS: [u16; 3] = [1, 2, 3];
 const WORKERS: usize = 4;
+/// Download workers beside the write load.
+const DOWNLOADERS: usize = 2;
+/// Upload-then-read rounds after the kills.
+const READ_YOUR_WRITES_ROUNDS: usize = 1000;
 const UPLOAD_BYTES: usize = 16 << 10;
 /// The API must answer again within this long after a kill.
 const RECOVERY_BUDGET: Duration = Duration::from_secs(10);
@@ -58,12 +66,15 @@ struct Round {
     failed_requests: usize,
     server_errors_5xx: usize,
     old_leader_rejoined_ms: u64,
+    downloads: usize,
+    download_failures: usize,
+    standby_sessions: String,
 }
 
-struct Cluster;
+pub struct Cluster;
 
 impl Cluster {
-    fn script(args: &[&str]) -> Result<String> {
+    pub fn script(args: &[&str]) -> Result<String> {
         let output = Command::new(workspace_root().join("scripts/failover-cluster.sh"))
             .args(args)
             .output()
@@ -156,6 +167,8 @@ pub fn run(rounds: usize) -> Result<()> {
     for (key, value) in [
         ("db_host", "127.0.0.1"),
         ("db_port", "55440"),
+        ("db_read_host", "127.0.0.1"),
+        ("db_read_port", "55439"),
         ("db_name", "spindrive"),
         ("db_user", "postgres"),
         ("db_password", password.as_str()),
@@ -172,6 +185,8 @@ pub fn run(rounds: usize) -> Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     let token = runtime.block_on(crate::client::sign_in(&base, "loader"))?;
     let journal = Arc::new(Mutex::new(Journal::default()));
+    let existing = runtime.block_on(crate::replica_reads::existing_files(&base, &token))?;
+    let downloads = Arc::new(Mutex::new(crate::replica_reads::DownloadJournal::default()));
     let mut figures = Vec::new();
 
     for round in 1..=rounds {
@@ -187,8 +202,25 @@ pub fn run(rounds: usize) -> Result<()> {
                 ))
             })
             .collect();
+        let downloaders: Vec<_> = (0..DOWNLOADERS)
+            .map(|worker| {
+                runtime.spawn(crate::replica_reads::download_load(
+                    base.clone(),
+                    token.clone(),
+                    existing.clone(),
+                    downloads.clone(),
+                    stop.clone(),
+                    worker,
+                ))
+            })
+            .collect();
+        let downloads_before = downloads.lock().unwrap().events.len();
         std::thread::sleep(Duration::from_secs(2));
         let leader = Cluster::leader().context("no leader before the kill")?;
+        let (standby_sessions, sessions) = crate::replica_reads::standby_sessions(&password, leader)?;
+        if sessions == 0 {
+            bail!("round {round}: no standby had a session of spindrive's under the download load");
+        }
         let killed_at = Instant::now();
         Cluster::kill(leader)?;
         eprintln!("round {round}: killed member{leader} (leader)");
@@ -226,9 +258,10 @@ pub fn run(rounds: usize) -> Result<()> {
         }
         std::thread::sleep(Duration::from_secs(1));
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        for worker in workers {
+        for worker in workers.into_iter().chain(downloaders) {
             runtime.block_on(worker)??;
         }
+        let round_downloads = &downloads.lock().unwrap().events[downloads_before..];
 
         let journal = journal.lock().unwrap();
         let failed: Vec<&Event> = journal
@@ -247,6 +280,12 @@ pub fn run(rounds: usize) -> Result<()> {
                 .filter(|e| matches!(e.outcome, Outcome::Failed { status: Some(s) } if s >= 500))
                 .count(),
             old_leader_rejoined_ms: rejoined.as_millis() as u64,
+            downloads: round_downloads.len(),
+            download_failures: round_downloads
+                .iter()
+                .filter(|(_, outcome)| outcome.is_err())
+                .count(),
+            standby_sessions,
         });
     }
 
@@ -264,27 +303,50 @@ pub fn run(rounds: usize) -> Result<()> {
         .count();
     let renames = acknowledged.len() - uploads;
     let lost = runtime.block_on(count_lost(&base, &token, &acknowledged))?;
+    let read_your_writes = runtime.block_on(crate::replica_reads::read_your_writes(
+        &base,
+        &token,
+        READ_YOUR_WRITES_ROUNDS,
+    ))?;
+    let leader = Cluster::leader().context("no leader after the rounds")?;
+    let held_back = runtime.block_on(crate::replica_reads::held_back_replay(&base, &token, leader))?;
     drop(host);
     drop(cluster);
 
     let mut table = String::from(
-        "| round | killed | unavailable (first failed to first succeeded) | answering again after kill | failed requests | 5xx | old leader rejoined as replica |\n|---|---|---|---|---|---|---|\n",
+        "| round | killed | writes unavailable (first failed to first succeeded) | answering again after kill | failed writes | 5xx | downloads (failed) | standbys' client sessions before the kill | old leader rejoined as replica |\n|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in &figures {
         table.push_str(&format!(
-            "| {} | {} | {:.2} s | {:.2} s | {} | {} | {:.2} s |\n",
+            "| {} | {} | {:.2} s | {:.2} s | {} | {} | {} ({}) | {} | {:.2} s |\n",
             r.round,
             r.killed,
             r.unavailable_ms as f64 / 1000.0,
             r.answering_again_after_kill_ms as f64 / 1000.0,
             r.failed_requests,
             r.server_errors_5xx,
+            r.downloads,
+            r.download_failures,
+            r.standby_sessions,
             r.old_leader_rejoined_ms as f64 / 1000.0
         ));
     }
     table.push_str(&format!(
         "\n{uploads} uploads and {renames} renames acknowledged over {} rounds; {lost} lost (each acknowledged file downloaded and its SHA-256 checked, each acknowledged rename read back).\n",
         figures.len()
+    ));
+    table.push_str(&format!(
+        "\nDownloads of existing files (3 MiB, {DOWNLOADERS} clients) read from the synchronous standbys through HAProxy's read listener, the leader's death included.\n\
+         \nRead-your-writes: {} rounds of upload, immediate download (SHA-256 checked) and a listing that must show it, over 4 clients: {} failed ({:.1} s).\n\
+         \nStandbys' replay held back by {} (`recovery_min_apply_delay`): the revoke returned after {} ms and the logout after {} ms (each waits until the standbys applied it); {} requests of the grantee after them, {} authorized.\n",
+        read_your_writes.rounds,
+        read_your_writes.failed,
+        read_your_writes.seconds,
+        held_back.delay,
+        held_back.revoke_ms,
+        held_back.logout_ms,
+        held_back.requests_after,
+        held_back.authorized_after,
     ));
     report::publish_table(
         "failover",
@@ -295,10 +357,28 @@ pub fn run(rounds: usize) -> Result<()> {
             "acknowledged_uploads": uploads,
             "acknowledged_renames": renames,
             "lost": lost,
+            "read_your_writes": read_your_writes,
+            "held_back_replay": held_back,
         }),
     )?;
     if lost > 0 {
         bail!("{lost} acknowledged writes were lost");
+    }
+    let failed_downloads: usize = figures.iter().map(|r| r.download_failures).sum();
+    if failed_downloads > 0 {
+        bail!("{failed_downloads} downloads of existing files failed");
+    }
+    if figures.iter().any(|r| r.downloads == 0) {
+        bail!("a round ran no download");
+    }
+    if read_your_writes.failed > 0 {
+        bail!("{} upload-then-read rounds failed", read_your_writes.failed);
+    }
+    if held_back.authorized_after > 0 {
+        bail!(
+            "{} requests were authorized after the revoke or logout had returned",
+            held_back.authorized_after
+        );
     }
     if let Some(slow) = figures
         .iter()
@@ -418,7 +498,7 @@ fn failure(response: reqwest::Result<reqwest::Response>) -> Outcome {
 }
 
 /// Deterministic pseudo-random bytes (xorshift), distinct per upload.
-fn fill_pseudo_random(buffer: &mut [u8], worker: u64, sequence: u64) {
+pub fn fill_pseudo_random(buffer: &mut [u8], worker: u64, sequence: u64) {
     let mut state = (worker << 32) ^ sequence ^ 0x9E37_79B9_7F4A_7C15;
     for byte in buffer.iter_mut() {
         state ^= state << 13;

@@ -10,6 +10,7 @@ mod listing_bench;
 mod native;
 mod ocr_bench;
 mod pg_bench;
+mod replica_reads;
 mod report;
 mod transform_bench;
 mod ui_bench;

@@ -62,7 +62,7 @@ async fn file_in_path(ctx: &Ctx, level: Level) -> Result<(Db, Caller, VisibleFil
 }
 
 async fn download(ctx: &Ctx, with_body: bool) -> Result<Reply, ApiError> {
-    let (db, caller, file) = file_in_path(ctx, Level::Read).await?;
+    let (_, caller, file) = file_in_path(ctx, Level::Read).await?;
     let etag = download::etag(&file.sha256);
     let mut reply = http::Response::new(empty());
     let headers = reply.headers_mut();
@@ -135,24 +135,33 @@ async fn download(ctx: &Ctx, with_body: bool) -> Result<Reply, ApiError> {
     );
     headers.insert(CONTENT_LENGTH, HeaderValue::from(end - start));
     // A download of the whole file by someone else, if the owner asked to
-    // be told. Best effort: the download never fails for it.
+    // be told. Best effort, on a leader connection of its own (the read
+    // above may have come from a standby): the download never fails for it.
     if with_body && start == 0 && end == size && caller.id != file.owner_id {
-        let event = FileEvent {
-            file_id: file.id.as_ref(),
-            actor_id: caller.id,
-        };
-        if let Err(error) = event.tell_owner_of_download(&db).await {
-            eprintln!(
-                "download of {} not told to its owner: {error:?}",
-                file.id.as_ref()
-            );
-        }
+        tell_owner_of_download(&ctx.config, caller, &file).await;
     }
-    announce_deliveries(db).await;
     if with_body && end > start {
         *reply.body_mut() = content_stream(ctx.config.clone(), file, start, end);
     }
     Ok(reply)
+}
+
+async fn tell_owner_of_download(config: &Config, caller: Caller, file: &VisibleFile) {
+    let event = FileEvent {
+        file_id: file.id.as_ref(),
+        actor_id: caller.id,
+    };
+    let failure = match Db::connect(config).await {
+        Ok(db) => match event.tell_owner_of_download(&db).await {
+            Ok(()) => return announce_deliveries(db).await,
+            Err(error) => format!("{error:?}"),
+        },
+        Err(error) => error.to_string(),
+    };
+    eprintln!(
+        "download of {} not told to its owner: {failure}",
+        file.id.as_ref()
+    );
 }
 
 /// Bytes `start..end` of the file, read one chunk at a time as the client

@@ -55,7 +55,7 @@ pub async fn authenticate(ctx: &Ctx, db: &Db) -> Result<Caller, ApiError> {
 /// token opens no session is 401 whatever else is wrong with it; the
 /// connection goes back to the pool at once.
 pub(crate) async fn identify(ctx: &mut Ctx) -> Result<(), ApiError> {
-    let db = Db::connect(&ctx.config).await?;
+    let db = Db::open(&ctx.config, ctx.reads).await?;
     ctx.caller = Some(look_up(ctx, &db).await?);
     Ok(())
 }
@@ -76,9 +76,10 @@ async fn look_up(ctx: &Ctx, db: &Db) -> Result<Caller, ApiError> {
     })
 }
 
-/// A database connection and the caller behind the request's token, or 401.
+/// A database connection (where the route's reads go) and the caller
+/// behind the request's token, or 401.
 pub async fn authenticated(ctx: &Ctx) -> Result<(Db, Caller), ApiError> {
-    let db = Db::connect(&ctx.config).await?;
+    let db = Db::open(&ctx.config, ctx.reads).await?;
     let caller = authenticate(ctx, &db).await?;
     Ok((db, caller))
 }

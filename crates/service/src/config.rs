@@ -10,6 +10,10 @@ use spin_sdk::variables;
 pub struct Config {
     db_host: String,
     db_port: String,
+    /// Where reads that may be served by a synchronous standby go
+    /// (`db_read_host`/`db_read_port`; the write address when unset).
+    db_read_host: String,
+    db_read_port: String,
     db_name: String,
     db_user: String,
     db_password: String,
@@ -41,6 +45,8 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("db_host", &self.db_host)
             .field("db_port", &self.db_port)
+            .field("db_read_host", &self.db_read_host)
+            .field("db_read_port", &self.db_read_port)
             .field("db_name", &self.db_name)
             .field("db_user", &self.db_user)
             .field("db_password", &"<redacted>")
@@ -88,6 +94,8 @@ impl Config {
         Ok(Config {
             db_host: get("db_host").await?,
             db_port: get("db_port").await?,
+            db_read_host: get("db_read_host").await?,
+            db_read_port: get("db_read_port").await?,
             db_name: get("db_name").await?,
             db_user: get("db_user").await?,
             db_password: get("db_password").await?,
@@ -104,13 +112,24 @@ impl Config {
         })
     }
 
-    /// A libpq key/value connection string, values quoted and escaped.
+    /// The leader's libpq key/value connection string.
     pub fn db_address(&self) -> String {
+        self.address(&self.db_host, &self.db_port)
+    }
+
+    /// The read address's connection string, if it is not the leader's.
+    pub fn db_read_address(&self) -> Option<String> {
+        (self.db_read_host != self.db_host || self.db_read_port != self.db_port)
+            .then(|| self.address(&self.db_read_host, &self.db_read_port))
+    }
+
+    /// A libpq key/value connection string, values quoted and escaped.
+    fn address(&self, host: &str, port: &str) -> String {
         let quote = |value: &str| format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"));
         format!(
             "host={} port={} dbname={} user={} password={} sslmode={}",
-            quote(&self.db_host),
-            quote(&self.db_port),
+            quote(host),
+            quote(port),
             quote(&self.db_name),
             quote(&self.db_user),
             quote(&self.db_password),
@@ -128,6 +147,8 @@ mod tests {
         let config = Config {
             db_host: "db".into(),
             db_port: "5432".into(),
+            db_read_host: "db-read".into(),
+            db_read_port: "5432".into(),
             db_name: "spindrive".into(),
             db_user: "spindrive".into(),
             db_password: "hunter2-secret".into(),

@@ -7,9 +7,24 @@ use crate::error::ApiError;
 use futures::future::Either;
 use spin_sdk::pg::{self, Connection, Decode, ParameterValue, Row};
 
+/// Which server a connection reaches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// The Patroni leader: every write, and every read of a route not
+    /// listed as a replica read.
+    Leader,
+    /// The read address: synchronous standbys, which apply each commit
+    /// before it is acknowledged (`synchronous_commit = remote_apply`), so
+    /// they show every write a client has been told of; the leader when
+    /// none is healthy, or when the read address is not set apart.
+    Replica,
+}
+
 /// A request's database connection.
 pub struct Db {
     connection: Connection,
+    /// For a replica connection: the settings to open another with.
+    replica: Option<Config>,
     /// Set when a statement wrote a notification that waits for webhook
     /// delivery, so the caller wakes the deliverer once done.
     deliveries_due: std::sync::atomic::AtomicBool,
@@ -21,6 +36,10 @@ pub struct DbError {
     error: pg::Error,
     unavailable: bool,
 }
+
+/// How often, and how far apart, a replica statement is tried again.
+const REPLICA_RETRIES: u32 = 8;
+const REPLICA_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
 
 impl std::fmt::Display for DbError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -81,64 +100,63 @@ impl From<DbError> for ApiError {
 }
 
 impl Db {
-    /// Takes a connection from the runtime's pool, waiting at most
-    /// `db_checkout_timeout_ms`: Spin's pool (64 connections an address)
-    /// waits without limit, so when it is exhausted a request answers 503
-    /// with `Retry-After` instead of hanging.
+    /// Takes a leader connection from the runtime's pool.
     pub async fn connect(config: &Config) -> Result<Self, DbError> {
-        let open = std::pin::pin!(Connection::open(config.db_address()));
-        let deadline = std::pin::pin!(spin_sdk::time::sleep(config.db_checkout_timeout));
-        let error = match futures::future::select(open, deadline).await {
-            Either::Left((Ok(connection), _)) => {
-                return Ok(Db {
-                    connection,
-                    deliveries_due: std::sync::atomic::AtomicBool::new(false),
-                });
-            }
-            Either::Left((Err(error), _)) => error,
-            Either::Right(_) => pg::Error::PgError(pg::PgError::ConnectionFailed(format!(
-                "no pooled connection free within {:?}",
-                config.db_checkout_timeout
-            ))),
+        Self::open(config, Target::Leader).await
+    }
+
+    /// Takes a connection to `target`. A replica connection falls back to
+    /// the leader when the read address cannot be reached, both are tried
+    /// again for a moment (as while a standby is promoted), and its
+    /// statements (single reads, never in a transaction) are retried on a
+    /// fresh connection when the server goes away under them.
+    pub async fn open(config: &Config, target: Target) -> Result<Self, DbError> {
+        let connection = match target {
+            Target::Leader => checkout(config, config.db_address()).await?,
+            Target::Replica => replica_checkout(config).await?,
         };
-        Err(DbError {
-            error,
-            unavailable: true,
+        Ok(Db {
+            connection,
+            replica: (target == Target::Replica).then(|| config.clone()),
+            deliveries_due: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
-    /// Classifies a failed statement. A server error says what it is by its
-    /// SQLSTATE: 25006 is a write that reached a member still read-only
-    /// just after promotion, 53300 a server out of connection slots, 57P0x
-    /// an administrator or crash shutdown, 08xxx a connection failure. A failure without one (a client-side error)
-    /// is either our bug or a lost connection; asking the same connection
-    /// again tells them apart without reading any error text.
-    async fn failed(&self, error: pg::Error) -> DbError {
-        let unavailable = match &error {
-            pg::Error::PgError(pg::PgError::ConnectionFailed(_)) => true,
-            pg::Error::PgError(pg::PgError::QueryFailed(pg::QueryError::DbError(db))) => {
-                let code = db.code.as_str();
-                code == "25006" || code == "53300" || code.starts_with("57P0") || code.starts_with("08")
-            }
-            pg::Error::PgError(pg::PgError::QueryFailed(pg::QueryError::Text(_))) => {
-                self.connection.execute("SELECT 1", vec![]).await.is_err()
-            }
-            _ => false,
+    /// Runs one statement. On a replica connection, a statement that finds
+    /// the server gone is run again on new connections for a moment (the
+    /// read address needs about a second to stop routing to a member that
+    /// left the synchronous set).
+    async fn run(&self, statement: Statement<'_>) -> Result<Outcome, DbError> {
+        let mut error = match statement.run(&self.connection).await {
+            Ok(outcome) => return Ok(outcome),
+            Err(error) => failed(&self.connection, error).await,
         };
-        DbError { error, unavailable }
-    }
-
-    async fn checked<T>(&self, result: Result<T, pg::Error>) -> Result<T, DbError> {
-        match result {
-            Ok(value) => Ok(value),
-            Err(error) => Err(self.failed(error).await),
+        let mut retries = REPLICA_RETRIES;
+        // 25006 is a write sent to a standby: our bug, not a lost server.
+        while let Some(config) = self
+            .replica
+            .as_ref()
+            .filter(|_| error.unavailable && error.code() != Some("25006") && retries > 0)
+        {
+            retries -= 1;
+            spin_sdk::time::sleep(REPLICA_RETRY_PAUSE).await;
+            error = match replica_checkout(config).await {
+                Ok(fresh) => match statement.run(&fresh).await {
+                    Ok(outcome) => return Ok(outcome),
+                    Err(error) => failed(&fresh, error).await,
+                },
+                Err(error) => error,
+            };
         }
+        Err(error)
     }
 
     /// Every row of a query.
     pub async fn rows(&self, sql: &str, params: &[ParameterValue]) -> Result<Vec<Row>, DbError> {
-        let rows = async { self.connection.query(sql, params.to_vec()).await?.collect().await }.await;
-        self.checked(rows).await
+        match self.run(Statement::Rows(sql, params)).await? {
+            Outcome::Rows(rows) => Ok(rows),
+            _ => unreachable!("a query answers rows"),
+        }
     }
 
     /// The first column of a query's first row, if any, as bytes. Taken
@@ -149,21 +167,10 @@ impl Db {
         sql: &str,
         params: &[ParameterValue],
     ) -> Result<Option<Vec<u8>>, DbError> {
-        let first = async {
-            let mut result = self.connection.query(sql, params.to_vec()).await?;
-            let mut first = None;
-            while let Some(values) = result.rows().next().await {
-                first = first.or_else(|| values.into_iter().next());
-            }
-            result.result().await?;
-            match first {
-                None => Ok(None),
-                Some(pg::DbValue::Binary(bytes)) => Ok(Some(bytes)),
-                Some(_) => Err(pg::Error::Decode("the first column is not bytea".into())),
-            }
+        match self.run(Statement::FirstBytes(sql, params)).await? {
+            Outcome::Bytes(bytes) => Ok(bytes),
+            _ => unreachable!("a bytes query answers bytes"),
         }
-        .await;
-        self.checked(first).await
     }
 
     /// The first row of a query, if any.
@@ -173,8 +180,10 @@ impl Db {
 
     /// Runs a statement; returns the rows it affected.
     pub async fn execute(&self, sql: &str, params: &[ParameterValue]) -> Result<u64, DbError> {
-        let affected = self.connection.execute(sql, params.to_vec()).await;
-        self.checked(affected).await
+        match self.run(Statement::Execute(sql, params)).await? {
+            Outcome::Affected(count) => Ok(count),
+            _ => unreachable!("a statement answers a count"),
+        }
     }
 
     /// Records that a notification written here waits for the deliverer.
@@ -209,6 +218,112 @@ impl Db {
             }
         }
     }
+}
+
+/// One statement, as [`Db`]'s methods send it (a value, so that it can be
+/// sent again on another connection).
+#[derive(Clone, Copy)]
+enum Statement<'a> {
+    Rows(&'a str, &'a [ParameterValue]),
+    FirstBytes(&'a str, &'a [ParameterValue]),
+    Execute(&'a str, &'a [ParameterValue]),
+}
+
+/// What a [`Statement`] answered.
+enum Outcome {
+    Rows(Vec<Row>),
+    Bytes(Option<Vec<u8>>),
+    Affected(u64),
+}
+
+impl Statement<'_> {
+    async fn run(self, connection: &Connection) -> Result<Outcome, pg::Error> {
+        match self {
+            Statement::Rows(sql, params) => Ok(Outcome::Rows(
+                connection.query(sql, params.to_vec()).await?.collect().await?,
+            )),
+            Statement::FirstBytes(sql, params) => {
+                let mut result = connection.query(sql, params.to_vec()).await?;
+                let mut first = None;
+                while let Some(values) = result.rows().next().await {
+                    first = first.or_else(|| values.into_iter().next());
+                }
+                result.result().await?;
+                match first {
+                    None => Ok(Outcome::Bytes(None)),
+                    Some(pg::DbValue::Binary(bytes)) => Ok(Outcome::Bytes(Some(bytes))),
+                    Some(_) => Err(pg::Error::Decode("the first column is not bytea".into())),
+                }
+            }
+            Statement::Execute(sql, params) => {
+                Ok(Outcome::Affected(connection.execute(sql, params.to_vec()).await?))
+            }
+        }
+    }
+}
+
+/// Classifies a failed statement. A server error says what it is by its
+/// SQLSTATE: 25006 is a write that reached a member still read-only
+/// just after promotion, 53300 a server out of connection slots, 57P0x
+/// an administrator or crash shutdown, 08xxx a connection failure. A failure without one (a client-side error)
+/// is either our bug or a lost connection; asking the same connection
+/// again tells them apart without reading any error text.
+async fn failed(connection: &Connection, error: pg::Error) -> DbError {
+    let unavailable = match &error {
+        pg::Error::PgError(pg::PgError::ConnectionFailed(_)) => true,
+        pg::Error::PgError(pg::PgError::QueryFailed(pg::QueryError::DbError(db))) => {
+            let code = db.code.as_str();
+            code == "25006" || code == "53300" || code.starts_with("57P0") || code.starts_with("08")
+        }
+        pg::Error::PgError(pg::PgError::QueryFailed(pg::QueryError::Text(_))) => {
+            connection.execute("SELECT 1", vec![]).await.is_err()
+        }
+        _ => false,
+    };
+    DbError { error, unavailable }
+}
+
+/// A connection to the read address, else to the leader, tried again for
+/// a moment when neither answers.
+async fn replica_checkout(config: &Config) -> Result<Connection, DbError> {
+    let mut retries = REPLICA_RETRIES;
+    loop {
+        if let Some(read_address) = config.db_read_address() {
+            match checkout(config, read_address).await {
+                Ok(connection) => return Ok(connection),
+                Err(error) => eprintln!("read address unavailable, trying the leader: {error}"),
+            }
+        }
+        match checkout(config, config.db_address()).await {
+            Ok(connection) => return Ok(connection),
+            Err(error) if retries == 0 => return Err(error),
+            Err(_) => {
+                retries -= 1;
+                spin_sdk::time::sleep(REPLICA_RETRY_PAUSE).await;
+            }
+        }
+    }
+}
+
+/// Takes a connection to `address` from the runtime's pool, waiting at
+/// most `db_checkout_timeout_ms`: Spin's pool (64 connections an address)
+/// waits without limit, so when it is exhausted a request answers 503
+/// with `Retry-After` instead of hanging.
+async fn checkout(config: &Config, address: String) -> Result<Connection, DbError> {
+    let open = std::pin::pin!(Connection::open(address));
+    let deadline = std::pin::pin!(spin_sdk::time::sleep(config.db_checkout_timeout));
+    let error = match futures::future::select(open, deadline).await {
+        Either::Left((Ok(connection), _)) => return Ok(connection),
+        Either::Left((Err(error), _)) => error,
+        Either::Right(_) => pg::Error::PgError(pg::PgError::ConnectionFailed(format!(
+            "no pooled connection free within {:?}",
+            config.db_checkout_timeout
+        ))),
+    };
+    Err(DbError {
+        error,
+        unavailable: true,
+    })
 }
 
 /// A column of a row, typed; a missing column or wrong type is our bug (500).

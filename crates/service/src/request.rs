@@ -25,10 +25,17 @@ pub struct Ctx {
     /// Who is calling, resolved by the router for a route behind a token
     /// before the handler reads anything else.
     pub(crate) caller: Option<crate::auth::Caller>,
+    /// Where the route's reads go, as the router's table says.
+    pub(crate) reads: crate::db::Target,
 }
 
 impl Ctx {
-    pub(crate) fn new(request: Request, params: Vec<(&'static str, String)>, config: Config) -> Self {
+    pub(crate) fn new(
+        request: Request,
+        params: Vec<(&'static str, String)>,
+        config: Config,
+        reads: crate::db::Target,
+    ) -> Self {
         let (parts, body) = request.into_parts();
         let query = parts
             .uri
@@ -50,6 +57,7 @@ impl Ctx {
             query,
             body: Some(body),
             caller: None,
+            reads,
         }
     }
 

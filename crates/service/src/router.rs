@@ -5,6 +5,7 @@
 
 use crate::auth::identify;
 use crate::config::Config;
+use crate::db::Target;
 use crate::error::ApiError;
 use crate::request::Ctx;
 use crate::response::Reply;
@@ -25,10 +26,23 @@ const PUBLIC: &[(Method, &str)] = &[
     (Method::GET, "/healthz"),
 ];
 
-fn is_public(request: &Request, pattern: &str) -> bool {
-    PUBLIC
+/// The routes a synchronous standby serves: downloads, listings and file
+/// metadata, the bulk of the reads. Their handlers only read, but for a
+/// best-effort notification that opens a leader connection of its own.
+/// Every other route, authentication included, stays on the leader: a
+/// standby is only as fresh as `remote_apply` makes it (README, "Read
+/// scaling"), and writes and their read-modify-write checks belong there.
+const REPLICA_READS: &[(Method, &str)] = &[
+    (Method::GET, "/api/files"),
+    (Method::GET, "/api/files/:id"),
+    (Method::GET, "/api/files/:id/content"),
+    (Method::HEAD, "/api/files/:id/content"),
+];
+
+fn listed(table: &[(Method, &str)], request: &Request, pattern: &str) -> bool {
+    table
         .iter()
-        .any(|(method, public)| method == request.method() && *public == pattern)
+        .any(|(method, listed)| method == request.method() && *listed == pattern)
 }
 
 /// Whether `request` carries a bearer token of the right form (without
@@ -103,13 +117,18 @@ pub async fn serve<E: Copy>(
     }
     let result = match found {
         Some((endpoint, params, pattern)) => {
-            let public = is_public(&request, pattern);
+            let public = listed(PUBLIC, &request, pattern);
+            let reads = if listed(REPLICA_READS, &request, pattern) {
+                Target::Replica
+            } else {
+                Target::Leader
+            };
             if !public && !has_token(&request) {
                 Err(ApiError::unauthorized())
             } else {
                 match Config::load().await {
                     Ok(config) => {
-                        let mut ctx = Ctx::new(request, params, config);
+                        let mut ctx = Ctx::new(request, params, config, reads);
                         match if public { Ok(()) } else { identify(&mut ctx).await } {
                             Ok(()) => handle(endpoint, ctx).await,
                             Err(error) => Err(error),

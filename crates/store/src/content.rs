@@ -11,7 +11,7 @@ use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
 use spin_sdk::pg::ParameterValue;
 use spindrive_domain::file::FileId;
-use spindrive_service::db::{Db, column};
+use spindrive_service::db::{Db, Target, column};
 use spindrive_service::{Caller, Config};
 use std::time::{Duration, Instant};
 
@@ -424,7 +424,9 @@ impl ContentReader {
         let chunk = CHUNK_BYTES as u64;
         let (seq, within) = (self.offset / chunk, self.offset % chunk);
         let len = (chunk - within).min(self.end - self.offset);
-        let read = match Db::connect(&self.config).await {
+        // Content never changes under a storage key, and a synchronous
+        // standby has every acknowledged chunk: the read address serves it.
+        let read = match Db::open(&self.config, Target::Replica).await {
             Ok(db) => read(&db, &self.file, seq as i32, within as i32, len as i32).await,
             Err(error) => Err(error.into()),
         };

@@ -97,14 +97,16 @@ pub fn app_host_with_redis(db: &TestDatabase, redis_url: &str) -> Result<super::
     let url = url::Url::parse(&db.url())?;
     let redis = url::Url::parse(redis_url)?;
     let text = |value: Option<&str>| value.unwrap_or_default().to_owned();
+    let port = url
+        .port()
+        .context("the test database URL has no port")?
+        .to_string();
     let variables = [
         ("db_host", text(url.host_str())),
-        (
-            "db_port",
-            url.port()
-                .context("the test database URL has no port")?
-                .to_string(),
-        ),
+        ("db_port", port.clone()),
+        // One server: reads go where writes go.
+        ("db_read_host", text(url.host_str())),
+        ("db_read_port", port),
         ("db_name", url.path().trim_start_matches('/').to_owned()),
         ("db_user", url.username().to_owned()),
         ("db_password", text(url.password())),
