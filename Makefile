@@ -98,7 +98,7 @@ validate-deploy: ## Render and validate the Kubernetes manifests offline
 	scripts/validate-deploy.sh
 
 .PHONY: bench
-bench: bench-host bench-app bench-files bench-listing bench-transform bench-ocr bench-ui ## Every benchmark; figures land in bench/results/
+bench: bench-host bench-app bench-files bench-listing bench-read-scaling bench-transform bench-ocr bench-ui ## Every benchmark; figures land in bench/results/
 
 .PHONY: bench-host
 bench-host: components host ## The host vs native baselines (hello; a Postgres pool)
@@ -114,6 +114,10 @@ bench-app: components host ## GET /api/auth/me vs the hello floor; login latency
 bench-files: components host ## Upload/download MB/s vs psql \copy and nginx (1 MiB to 1 GiB)
 	@scripts/install-deps.sh $(APT_BENCH_PACKAGES)
 	scripts/with-services.sh $(CARGO) run --release -p spindrive-bench -- files
+
+.PHONY: bench-read-scaling
+bench-read-scaling: components host ## Downloads from the leader only vs the synchronous standbys (Patroni cluster): MiB/s, CPU per MiB
+	$(CARGO) run --release -p spindrive-bench -- read-scaling
 
 .PHONY: bench-listing
 bench-listing: components host ## Shared listings: one user among 1,000,000 files vs alone; plans

@@ -254,9 +254,10 @@ def check_migration_job(objects, report):
         ref = spin_variable(app, "db_password").get("valueFrom", {}).get("secretKeyRef", {})
         if ref.get("name") != app_secret:
             report.fail(f"{name_of(app)}: db_password is not read from the Secret the Job uses ({app_secret})")
-        host = spin_variable(app, "db_host").get("value")
-        if ("Service", host) not in by_kind_name:
-            report.fail(f"{name_of(app)}: db_host {host!r} is not a Service of the base")
+        for variable in ("db_host", "db_read_host"):
+            host = spin_variable(app, variable).get("value")
+            if ("Service", host) not in by_kind_name:
+                report.fail(f"{name_of(app)}: {variable} {host!r} is not a Service of the base")
     return "migration Job targets the database, role and Secret the SpinApps use"
 
 

@@ -3,9 +3,8 @@
 # the DCS, three Patroni-managed PostgreSQL members in synchronous mode
 # (both standbys synchronous, each commit applied on them before it is
 # acknowledged), and HAProxy with two listeners: writes to whichever member
-# Patroni's REST API calls the primary, reads to the synchronous standbys
-# (the primary when none is). Everything lives under .state/failover and is
-# rebuilt by `start`.
+# Patroni's REST API calls the primary, reads to the synchronous standbys.
+# Everything lives under .state/failover and is rebuilt by `start`.
 #
 #   scripts/failover-cluster.sh start            fresh cluster; prints the admin URL
 #   scripts/failover-cluster.sh stop             stop everything it started
@@ -205,25 +204,21 @@ listen primary
     server member3 127.0.0.1:55443 check port 58443
 listen replicas
     bind 127.0.0.1:$read_port
-    # Patroni's /sync answers 200 on a running synchronous standby; the
-    # primary (as the writes' listener sees it) serves reads only while no
-    # standby does. A member that leaves the set loses its sessions within
-    # a second; one that joins serves after 1.5 s of answering, time to
-    # replay what was committed before it joined; its arrival ends the
-    # sessions on the primary, which pooled clients would otherwise keep.
-    # A connection that fails is tried on another member.
+    # Patroni's /sync answers 200 on a running synchronous standby. A
+    # member that leaves the set loses its sessions within a second; one
+    # that joins serves after 1.5 s of answering, time to replay what was
+    # committed before it joined. With no standby in the set, connections
+    # are refused and the app reads from the primary through its own
+    # address (so the primary never carries a second pool per client).
     option httpchk GET /sync
     http-check expect status 200
     balance leastconn
     retries 2
     option redispatch
-    default-server inter 500ms fall 2 rise 3 on-marked-down shutdown-sessions on-marked-up shutdown-backup-sessions
+    default-server inter 500ms fall 2 rise 3 on-marked-down shutdown-sessions
     server member1 127.0.0.1:55441 check port 58441
     server member2 127.0.0.1:55442 check port 58442
     server member3 127.0.0.1:55443 check port 58443
-    server primary1 127.0.0.1:55441 backup track primary/member1
-    server primary2 127.0.0.1:55442 backup track primary/member2
-    server primary3 127.0.0.1:55443 backup track primary/member3
 CFG
     haproxy -db -f "$state/haproxy.cfg" > "$state/haproxy.log" 2>&1 &
     local url

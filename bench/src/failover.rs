@@ -17,7 +17,7 @@ use crate::report;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use spindrive_testkit::{HostBuilder, hex, host_binary, migrate, psql, state_dir, workspace_root};
+use spindrive_testkit::{Host, HostBuilder, hex, host_binary, migrate, psql, state_dir, workspace_root};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -94,7 +94,7 @@ impl Cluster {
         output.lines().last().map(str::to_owned).context("no admin URL")
     }
 
-    fn leader() -> Option<u16> {
+    pub fn leader() -> Option<u16> {
         MEMBERS.into_iter().find(|n| rest_ok(*n, "primary"))
     }
 
@@ -152,7 +152,9 @@ fn rest_ok(member: u16, path: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-pub fn run(rounds: usize) -> Result<()> {
+/// A fresh cluster with the spindrive database migrated; its
+/// superuser's password.
+pub fn start_cluster() -> Result<(Cluster, String)> {
     let cluster = Cluster;
     let admin = Cluster::start()?;
     psql(&admin, "CREATE DATABASE spindrive")?;
@@ -163,15 +165,26 @@ pub fn run(rounds: usize) -> Result<()> {
         .and_then(|rest| rest.split_once('@'))
         .map(|(password, _)| password.to_owned())
         .context("admin URL")?;
+    Ok((cluster, password))
+}
+
+/// HAProxy's listeners: writes to the primary, reads to the synchronous
+/// standbys (scripts/failover-cluster.sh).
+pub const WRITE_PORT: &str = "55440";
+pub const READ_PORT: &str = "55439";
+
+/// The app over the cluster, writing through HAProxy's primary listener
+/// and reading through `read_port`.
+pub fn serve(password: &str, read_port: &str) -> Result<Host> {
     let mut host = HostBuilder::new(host_binary(), workspace_root().join("spin.toml"));
     for (key, value) in [
         ("db_host", "127.0.0.1"),
-        ("db_port", "55440"),
+        ("db_port", WRITE_PORT),
         ("db_read_host", "127.0.0.1"),
-        ("db_read_port", "55439"),
+        ("db_read_port", read_port),
         ("db_name", "spindrive"),
         ("db_user", "postgres"),
-        ("db_password", password.as_str()),
+        ("db_password", password),
         ("db_sslmode", "disable"),
         // No Redis here: transformations are not under test, and their
         // worker only retries its subscription in the background.
@@ -179,7 +192,12 @@ pub fn run(rounds: usize) -> Result<()> {
     ] {
         host = host.arg("--variable").arg(format!("{key}={value}"));
     }
-    let host = host.arg("--pg-connect-timeout").arg("2s").start()?;
+    host.arg("--pg-connect-timeout").arg("2s").start()
+}
+
+pub fn run(rounds: usize) -> Result<()> {
+    let (cluster, password) = start_cluster()?;
+    let host = serve(&password, READ_PORT)?;
     let base = host.url("");
 
     let runtime = tokio::runtime::Runtime::new()?;

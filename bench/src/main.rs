@@ -10,6 +10,7 @@ mod listing_bench;
 mod native;
 mod ocr_bench;
 mod pg_bench;
+mod read_scaling_bench;
 mod replica_reads;
 mod report;
 mod transform_bench;
@@ -44,6 +45,9 @@ enum Command {
     },
     /// File upload and download throughput vs psql \\copy and nginx.
     Files,
+    /// Downloads from the leader only vs the synchronous standbys of the
+    /// three-member Patroni cluster: MiB/s and PostgreSQL CPU per MiB.
+    ReadScaling,
     /// Shared listings: one user among 1,000,000 files vs alone, per scope
     /// and sort, and the plans Postgres chose.
     Listing {
@@ -104,6 +108,7 @@ fn main() -> Result<()> {
         Command::Files => files_bench::run(),
         Command::Listing { samples } => listing_bench::run(samples),
         Command::Failover { rounds } => failover::run(rounds),
+        Command::ReadScaling => read_scaling_bench::run(),
         Command::Transform { runs, jobs } => transform_bench::run(runs, jobs),
         Command::Ocr { runs } => ocr_bench::run(runs),
         Command::Ui { runs } => ui_bench::run(runs),
