@@ -43,8 +43,8 @@ etcd3:
 bootstrap:
   dcs:
     # The leader key's TTL is most of the failover time: keep it short,
-    # with loop_wait + 2 * retry_timeout below it, as Patroni requires.
-    ttl: 6
+    # with loop_wait + 2 * retry_timeout not above it, as Patroni requires.
+    ttl: 5
     loop_wait: 1
     retry_timeout: 2
     maximum_lag_on_failover: 1048576
@@ -52,20 +52,36 @@ bootstrap:
     # Both standbys are synchronous and apply a commit before the client
     # hears of it, so a read from either shows every acknowledged write
     # (the read listener below). Patroni drops a standby that stops
-    # streaming from the set; commits wait for it until then.
+    # streaming from the set; commits wait for it until then. Strict: a
+    # new leader acknowledges nothing before a standby has applied it, so
+    # the standby left behind at a failover is never stale while the read
+    # listener still routes to it.
     synchronous_node_count: 2
+    synchronous_mode_strict: true
     postgresql:
       use_pg_rewind: true
-      use_slots: true
+      # Without slots a standby follows a new leader at once, instead of
+      # waiting a Patroni loop for its slot there (with strict synchronous
+      # mode, the new leader's writes wait for that); wal_keep_size keeps
+      # the WAL a rejoining member needs.
+      use_slots: false
       parameters:
         wal_level: replica
         hot_standby: "on"
         wal_log_hints: "on"
         max_wal_senders: 10
         max_replication_slots: 10
-        wal_retrieve_retry_interval: 1s
+        wal_retrieve_retry_interval: 250ms
+        wal_keep_size: 1GB
         fsync: "off"
         synchronous_commit: remote_apply
+        # Replay (and with it every commit) never waits long for a read on
+        # a standby: the leader keeps the rows standbys still read, and a
+        # conflicting read is cancelled after a second (and retried).
+        hot_standby_feedback: "on"
+        max_standby_streaming_delay: 1s
+        # A standby cut off is dropped from the set after 5 s, not 60.
+        wal_sender_timeout: 5s
   initdb:
     - encoding: UTF8
     - locale: C.UTF-8
@@ -205,17 +221,17 @@ listen primary
 listen replicas
     bind 127.0.0.1:$read_port
     # Patroni's /sync answers 200 on a running synchronous standby. A
-    # member that leaves the set loses its sessions within a second; one
-    # that joins serves after 1.5 s of answering, time to replay what was
-    # committed before it joined. With no standby in the set, connections
-    # are refused and the app reads from the primary through its own
-    # address (so the primary never carries a second pool per client).
+    # member that leaves the set loses its sessions within half a second;
+    # one that joins serves after 1.5 s of answering. With no standby in
+    # the set, connections are closed at once and the app reads from the
+    # primary through its own address (so the primary never carries a
+    # second pool per client).
     option httpchk GET /sync
     http-check expect status 200
     balance leastconn
     retries 2
     option redispatch
-    default-server inter 500ms fall 2 rise 3 on-marked-down shutdown-sessions
+    default-server inter 250ms fall 2 rise 6 on-marked-down shutdown-sessions
     server member1 127.0.0.1:55441 check port 58441
     server member2 127.0.0.1:55442 check port 58442
     server member3 127.0.0.1:55443 check port 58443

@@ -204,11 +204,23 @@ pub fn run(rounds: usize) -> Result<()> {
     let token = runtime.block_on(crate::client::sign_in(&base, "loader"))?;
     let journal = Arc::new(Mutex::new(Journal::default()));
     let existing = runtime.block_on(crate::replica_reads::existing_files(&base, &token))?;
+    // One download worker reads as a grantee: its permission is checked on
+    // the standby, and the owner is told of its downloads on the leader.
+    let viewer = runtime.block_on(async {
+        let viewer = crate::client::sign_in(&base, "viewer").await?;
+        let client = reqwest::Client::new();
+        for file in &existing {
+            crate::replica_reads::share(&client, &base, &token, &file.id, "viewer").await?;
+        }
+        anyhow::Ok(viewer)
+    })?;
     let downloads = Arc::new(Mutex::new(crate::replica_reads::DownloadJournal::default()));
     let mut figures = Vec::new();
 
     for round in 1..=rounds {
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let round_started = crate::replica_reads::database_now(&password)?;
+        let downloads_before = downloads.lock().unwrap().events.len();
         let workers: Vec<_> = (0..WORKERS)
             .map(|worker| {
                 runtime.spawn(load(
@@ -224,7 +236,11 @@ pub fn run(rounds: usize) -> Result<()> {
             .map(|worker| {
                 runtime.spawn(crate::replica_reads::download_load(
                     base.clone(),
-                    token.clone(),
+                    if worker == 0 {
+                        token.clone()
+                    } else {
+                        viewer.clone()
+                    },
                     existing.clone(),
                     downloads.clone(),
                     stop.clone(),
@@ -232,12 +248,12 @@ pub fn run(rounds: usize) -> Result<()> {
                 ))
             })
             .collect();
-        let downloads_before = downloads.lock().unwrap().events.len();
         std::thread::sleep(Duration::from_secs(2));
         let leader = Cluster::leader().context("no leader before the kill")?;
-        let (standby_sessions, sessions) = crate::replica_reads::standby_sessions(&password, leader)?;
+        let (standby_sessions, sessions) =
+            crate::replica_reads::standby_sessions(&password, leader, &round_started)?;
         if sessions == 0 {
-            bail!("round {round}: no standby had a session of spindrive's under the download load");
+            bail!("round {round}: no standby served spindrive under the download load");
         }
         let killed_at = Instant::now();
         Cluster::kill(leader)?;
@@ -321,18 +337,22 @@ pub fn run(rounds: usize) -> Result<()> {
         .count();
     let renames = acknowledged.len() - uploads;
     let lost = runtime.block_on(count_lost(&base, &token, &acknowledged))?;
+    let leader = Cluster::leader().context("no leader after the rounds")?;
+    let started = crate::replica_reads::database_now(&password)?;
     let read_your_writes = runtime.block_on(crate::replica_reads::read_your_writes(
         &base,
         &token,
         READ_YOUR_WRITES_ROUNDS,
     ))?;
-    let leader = Cluster::leader().context("no leader after the rounds")?;
+    crate::replica_reads::ensure_standbys_served(&password, leader, &started, "read-your-writes")?;
+    let started = crate::replica_reads::database_now(&password)?;
     let held_back = runtime.block_on(crate::replica_reads::held_back_replay(&base, &token, leader))?;
+    crate::replica_reads::ensure_standbys_served(&password, leader, &started, "held-back replay")?;
     drop(host);
     drop(cluster);
 
     let mut table = String::from(
-        "| round | killed | writes unavailable (first failed to first succeeded) | answering again after kill | failed writes | 5xx | downloads (failed) | standbys' client sessions before the kill | old leader rejoined as replica |\n|---|---|---|---|---|---|---|---|---|\n",
+        "| round | killed | writes unavailable (first failed to first succeeded) | answering again after kill | failed writes | 5xx | downloads (failed) | standbys' sessions serving the round before the kill | old leader rejoined as replica |\n|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in &figures {
         table.push_str(&format!(
@@ -354,7 +374,7 @@ pub fn run(rounds: usize) -> Result<()> {
         figures.len()
     ));
     table.push_str(&format!(
-        "\nDownloads of existing files (3 MiB, {DOWNLOADERS} clients) read from the synchronous standbys through HAProxy's read listener, the leader's death included.\n\
+        "\nDownloads of existing files (3 MiB; {DOWNLOADERS} clients, the owner and a grantee) read from the synchronous standbys through HAProxy's read listener, the leader's death included.\n\
          \nRead-your-writes: {} rounds of upload, immediate download (SHA-256 checked) and a listing that must show it, over 4 clients: {} failed ({:.1} s).\n\
          \nStandbys' replay held back by {} (`recovery_min_apply_delay`): the revoke returned after {} ms and the logout after {} ms (each waits until the standbys applied it); {} requests of the grantee after them, {} authorized.\n",
         read_your_writes.rounds,

@@ -171,7 +171,9 @@ pub fn run() -> Result<()> {
     let mut commits = (Vec::new(), Vec::new());
     for _ in 0..PASSES {
         commits.0.push(runtime.block_on(commit_ms(&password, "on"))?);
-        commits.1.push(runtime.block_on(commit_ms(&password, "remote_apply"))?);
+        commits
+            .1
+            .push(runtime.block_on(commit_ms(&password, "remote_apply"))?);
     }
     drop((from_leader, from_standbys));
     drop(cluster);

@@ -118,16 +118,31 @@ pub async fn download_load(
     Ok(())
 }
 
-/// Client sessions of the spindrive database on each standby, as its own
-/// `pg_stat_activity` shows them (`member2: 5, member3: 4`), and their sum.
-pub fn standby_sessions(admin_password: &str, leader: u16) -> Result<(String, usize)> {
+/// The cluster's clock, to ask the standbys what they did since.
+pub fn database_now(admin_password: &str) -> Result<String> {
+    psql(
+        &format!(
+            "postgres://postgres:{admin_password}@127.0.0.1:{}/postgres",
+            crate::failover::WRITE_PORT
+        ),
+        "SELECT now()::text",
+    )
+}
+
+/// spindrive's sessions on each standby that ran a statement since
+/// `since` (`database_now`), as the standby's own `pg_stat_activity`
+/// shows them (`member2: 5, member3: 4`), and their sum.
+pub fn standby_sessions(admin_password: &str, leader: u16, since: &str) -> Result<(String, usize)> {
     let mut shown = Vec::new();
     let mut total = 0;
     for member in crate::failover::MEMBERS.into_iter().filter(|m| *m != leader) {
         let url = format!("postgres://postgres:{admin_password}@127.0.0.1:5544{member}/postgres");
         let count: usize = psql(
             &url,
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = 'spindrive' AND backend_type = 'client backend'",
+            &format!(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = 'spindrive' \
+                 AND backend_type = 'client backend' AND state_change >= '{since}'::timestamptz"
+            ),
         )?
         .trim()
         .parse()?;
@@ -135,6 +150,32 @@ pub fn standby_sessions(admin_password: &str, leader: u16) -> Result<(String, us
         shown.push(format!("member{member}: {count}"));
     }
     Ok((shown.join(", "), total))
+}
+
+/// Fails unless the standbys ran spindrive's statements since `since`:
+/// a check of freshness proves nothing if the leader served every read.
+pub fn ensure_standbys_served(admin_password: &str, leader: u16, since: &str, what: &str) -> Result<()> {
+    let (shown, total) = standby_sessions(admin_password, leader, since)?;
+    ensure!(total > 0, "{what}: no standby served a read ({shown})");
+    Ok(())
+}
+
+/// Gives `username` read access to `file`.
+pub async fn share(
+    client: &reqwest::Client,
+    base: &str,
+    owner_token: &str,
+    file: &str,
+    username: &str,
+) -> Result<()> {
+    client
+        .post(format!("{base}/api/files/{file}/permissions"))
+        .bearer_auth(owner_token)
+        .json(&serde_json::json!({ "username": username, "permission": "read" }))
+        .send()
+        .await?
+        .error_for_status()?;
+    Ok(())
 }
 
 #[derive(Serialize)]
@@ -228,13 +269,7 @@ pub async fn held_back_replay(base: &str, owner_token: &str, leader: u16) -> Res
         id: id.clone(),
         sha256: hex(&Sha256::digest(b"shared bytes")),
     };
-    client
-        .post(format!("{base}/api/files/{id}/permissions"))
-        .bearer_auth(owner_token)
-        .json(&serde_json::json!({ "username": "grantee", "permission": "read" }))
-        .send()
-        .await?
-        .error_for_status()?;
+    share(&client, base, owner_token, &id, "grantee").await?;
     let grantee: serde_json::Value = client
         .get(format!("{base}/api/auth/me"))
         .bearer_auth(&grantee_token)

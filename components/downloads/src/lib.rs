@@ -26,6 +26,9 @@ use spindrive_store::error::StoreError;
 use spindrive_store::files::{self, VisibleFile};
 use spindrive_store::notifications::FileEvent;
 
+/// How long a download waits to tell the owner before it goes on.
+const NOTIFY_PATIENCE: std::time::Duration = std::time::Duration::from_millis(500);
+
 #[derive(Clone, Copy)]
 enum Endpoint {
     Download,
@@ -136,9 +139,17 @@ async fn download(ctx: &Ctx, with_body: bool) -> Result<Reply, ApiError> {
     headers.insert(CONTENT_LENGTH, HeaderValue::from(end - start));
     // A download of the whole file by someone else, if the owner asked to
     // be told. Best effort, on a leader connection of its own (the read
-    // above may have come from a standby): the download never fails for it.
+    // above may have come from a standby), and brief: the download neither
+    // fails nor waits for it while the leader is away.
     if with_body && start == 0 && end == size && caller.id != file.owner_id {
-        tell_owner_of_download(&ctx.config, caller, &file).await;
+        let tell = std::pin::pin!(tell_owner_of_download(&ctx.config, caller, &file));
+        let patience = std::pin::pin!(spin_sdk::time::sleep(NOTIFY_PATIENCE));
+        if let futures::future::Either::Right(_) = futures::future::select(tell, patience).await {
+            eprintln!(
+                "download of {} not told to its owner: no leader within {NOTIFY_PATIENCE:?}",
+                file.id.as_ref()
+            );
+        }
     }
     if with_body && end > start {
         *reply.body_mut() = content_stream(ctx.config.clone(), file, start, end);

@@ -6,6 +6,8 @@ use crate::config::Config;
 use crate::error::ApiError;
 use futures::future::Either;
 use spin_sdk::pg::{self, Connection, Decode, ParameterValue, Row};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// Which server a connection reaches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,7 +18,7 @@ pub enum Target {
     /// The read address: synchronous standbys, which apply each commit
     /// before it is acknowledged (`synchronous_commit = remote_apply`), so
     /// they show every write a client has been told of; the leader when
-    /// none is healthy, or when the read address is not set apart.
+    /// none answers, or when the read address is not set apart.
     Replica,
 }
 
@@ -30,16 +32,25 @@ pub struct Db {
     deliveries_due: std::sync::atomic::AtomicBool,
 }
 
-/// A failed statement, and whether the database itself was unavailable.
+/// A failed statement, whether the database itself was unavailable, and
+/// whether a fresh connection may succeed where this one failed.
 #[derive(Debug)]
 pub struct DbError {
     error: pg::Error,
     unavailable: bool,
+    /// The server went away (a connection refused or cut, a shutdown): not
+    /// a full pool or a refused slot, which waiting would only add to.
+    server_lost: bool,
 }
 
-/// How often, and how far apart, a replica statement is tried again.
-const REPLICA_RETRIES: u32 = 8;
-const REPLICA_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
+/// How long a replica read keeps trying fresh connections, and the pause
+/// between tries: the read address needs about a second to stop routing to
+/// a member that left the synchronous set.
+const REPLICA_PATIENCE: Duration = Duration::from_secs(3);
+const REPLICA_RETRY_PAUSE: Duration = Duration::from_millis(250);
+/// After the read address failed, how long an instance reads from the
+/// leader without trying it again.
+const READ_ADDRESS_BACKOFF: Duration = Duration::from_secs(1);
 
 impl std::fmt::Display for DbError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -75,6 +86,13 @@ impl DbError {
         self.unavailable
     }
 
+    /// Whether a read on another replica connection may succeed: the
+    /// server went away, or a standby cancelled the read to go on replaying
+    /// (40001, a recovery conflict; the next try gets a fresh snapshot).
+    fn worth_another_replica(&self) -> bool {
+        self.server_lost || self.code() == Some("40001")
+    }
+
     /// The constraint an integrity violation (SQLSTATE class 23: unique,
     /// check, foreign key) broke, if that is what failed.
     pub fn violated_constraint(&self) -> Option<&str> {
@@ -105,15 +123,18 @@ impl Db {
         Self::open(config, Target::Leader).await
     }
 
-    /// Takes a connection to `target`. A replica connection falls back to
-    /// the leader when the read address cannot be reached, both are tried
-    /// again for a moment (as while a standby is promoted), and its
-    /// statements (single reads, never in a transaction) are retried on a
-    /// fresh connection when the server goes away under them.
+    /// Takes a connection to `target`. A replica connection reads from the
+    /// leader when the read address cannot be reached, and its statements
+    /// (single reads, never in a transaction) are tried again on a fresh
+    /// connection for a moment when the server goes away under them, as
+    /// when a standby is promoted or leaves the synchronous set.
     pub async fn open(config: &Config, target: Target) -> Result<Self, DbError> {
         let connection = match target {
             Target::Leader => checkout(config, config.db_address()).await?,
-            Target::Replica => replica_checkout(config).await?,
+            Target::Replica => match on_replica(config, None).await? {
+                Fresh::Connection(connection) => connection,
+                Fresh::Answer(_) => unreachable!("asked for a connection"),
+            },
         };
         Ok(Db {
             connection,
@@ -122,33 +143,28 @@ impl Db {
         })
     }
 
-    /// Runs one statement. On a replica connection, a statement that finds
-    /// the server gone is run again on new connections for a moment (the
-    /// read address needs about a second to stop routing to a member that
-    /// left the synchronous set).
+    /// Runs one statement; on a replica connection, again on fresh ones
+    /// while the server is lost (see [`Db::open`]).
     async fn run(&self, statement: Statement<'_>) -> Result<Outcome, DbError> {
-        let mut error = match statement.run(&self.connection).await {
+        let error = match statement.run(&self.connection).await {
             Ok(outcome) => return Ok(outcome),
             Err(error) => failed(&self.connection, error).await,
         };
-        let mut retries = REPLICA_RETRIES;
-        // 25006 is a write sent to a standby: our bug, not a lost server.
-        while let Some(config) = self
-            .replica
-            .as_ref()
-            .filter(|_| error.unavailable && error.code() != Some("25006") && retries > 0)
-        {
-            retries -= 1;
-            spin_sdk::time::sleep(REPLICA_RETRY_PAUSE).await;
-            error = match replica_checkout(config).await {
-                Ok(fresh) => match statement.run(&fresh).await {
-                    Ok(outcome) => return Ok(outcome),
-                    Err(error) => failed(&fresh, error).await,
-                },
-                Err(error) => error,
-            };
+        let Some(config) = &self.replica else {
+            return Err(error);
+        };
+        match error.code() {
+            // A write sent to a standby: our bug, not a lost server.
+            Some("25006") => Err(DbError {
+                unavailable: false,
+                ..error
+            }),
+            _ if error.worth_another_replica() => match on_replica(config, Some(statement)).await? {
+                Fresh::Answer(outcome) => Ok(outcome),
+                Fresh::Connection(_) => unreachable!("asked for an answer"),
+            },
+            _ => Err(error),
         }
-        Err(error)
     }
 
     /// Every row of a query.
@@ -204,6 +220,16 @@ impl Db {
         &self,
         work: impl AsyncFnOnce(&Db) -> Result<T, E>,
     ) -> Result<T, E> {
+        // A replica connection's statements may each run on another
+        // connection: no transaction can span them.
+        if self.replica.is_some() {
+            return Err(DbError {
+                error: pg::Error::PgError(pg::PgError::Other("a transaction on a replica connection".into())),
+                unavailable: false,
+                server_lost: false,
+            }
+            .into());
+        }
         self.execute("BEGIN", &[]).await?;
         match work(self).await {
             Ok(value) => {
@@ -263,46 +289,83 @@ impl Statement<'_> {
 }
 
 /// Classifies a failed statement. A server error says what it is by its
-/// SQLSTATE: 25006 is a write that reached a member still read-only
-/// just after promotion, 53300 a server out of connection slots, 57P0x
-/// an administrator or crash shutdown, 08xxx a connection failure. A failure without one (a client-side error)
-/// is either our bug or a lost connection; asking the same connection
-/// again tells them apart without reading any error text.
+/// SQLSTATE: 25006 is a write that reached a member still read-only just
+/// after promotion, 53300 a server out of connection slots, 57P0x an
+/// administrator or crash shutdown, 08xxx a connection failure. A failure
+/// without one (a client-side error) is either our bug or a lost
+/// connection; asking the same connection again tells them apart without
+/// reading any error text.
 async fn failed(connection: &Connection, error: pg::Error) -> DbError {
-    let unavailable = match &error {
-        pg::Error::PgError(pg::PgError::ConnectionFailed(_)) => true,
+    let (unavailable, server_lost) = match &error {
+        pg::Error::PgError(pg::PgError::ConnectionFailed(_)) => (true, true),
         pg::Error::PgError(pg::PgError::QueryFailed(pg::QueryError::DbError(db))) => {
             let code = db.code.as_str();
-            code == "25006" || code == "53300" || code.starts_with("57P0") || code.starts_with("08")
+            let lost = code.starts_with("57P0") || code.starts_with("08");
+            (lost || code == "25006" || code == "53300", lost)
         }
         pg::Error::PgError(pg::PgError::QueryFailed(pg::QueryError::Text(_))) => {
-            connection.execute("SELECT 1", vec![]).await.is_err()
+            let lost = connection.execute("SELECT 1", vec![]).await.is_err();
+            (lost, lost)
         }
-        _ => false,
+        _ => (false, false),
     };
-    DbError { error, unavailable }
+    DbError {
+        error,
+        unavailable,
+        server_lost,
+    }
 }
 
-/// A connection to the read address, else to the leader, tried again for
-/// a moment when neither answers.
-async fn replica_checkout(config: &Config) -> Result<Connection, DbError> {
-    let mut retries = REPLICA_RETRIES;
+/// What [`on_replica`] got.
+enum Fresh {
+    Connection(Connection),
+    Answer(Outcome),
+}
+
+/// A fresh replica connection, or `statement`'s answer on one, tried again
+/// while it fails by a lost server (or, for a statement, a recovery
+/// conflict) until [`REPLICA_PATIENCE`] is spent.
+async fn on_replica(config: &Config, statement: Option<Statement<'_>>) -> Result<Fresh, DbError> {
+    let deadline = Instant::now() + REPLICA_PATIENCE;
     loop {
-        if let Some(read_address) = config.db_read_address() {
-            match checkout(config, read_address).await {
-                Ok(connection) => return Ok(connection),
-                Err(error) => eprintln!("read address unavailable, trying the leader: {error}"),
-            }
+        let error = match (replica_checkout(config).await, statement) {
+            (Ok(connection), None) => return Ok(Fresh::Connection(connection)),
+            (Ok(connection), Some(statement)) => match statement.run(&connection).await {
+                Ok(outcome) => return Ok(Fresh::Answer(outcome)),
+                Err(error) => failed(&connection, error).await,
+            },
+            (Err(error), _) => error,
+        };
+        if !error.worth_another_replica() || Instant::now() + REPLICA_RETRY_PAUSE > deadline {
+            return Err(error);
         }
-        match checkout(config, config.db_address()).await {
+        spin_sdk::time::sleep(REPLICA_RETRY_PAUSE).await;
+    }
+}
+
+/// When this instance last found the read address unreachable.
+static READ_ADDRESS_FAILED: Mutex<Option<Instant>> = Mutex::new(None);
+
+/// A connection to the read address, else to the leader. After a failure
+/// the read address rests for [`READ_ADDRESS_BACKOFF`], so that while it
+/// has no standby each chunk does not pay (and log) a refused connection.
+async fn replica_checkout(config: &Config) -> Result<Connection, DbError> {
+    let resting = || {
+        let failed = *READ_ADDRESS_FAILED.lock().unwrap_or_else(|e| e.into_inner());
+        failed.is_some_and(|at| at.elapsed() < READ_ADDRESS_BACKOFF)
+    };
+    if let Some(read_address) = config.db_read_address()
+        && !resting()
+    {
+        match checkout(config, read_address).await {
             Ok(connection) => return Ok(connection),
-            Err(error) if retries == 0 => return Err(error),
-            Err(_) => {
-                retries -= 1;
-                spin_sdk::time::sleep(REPLICA_RETRY_PAUSE).await;
+            Err(error) => {
+                eprintln!("read address unavailable, reading from the leader: {error}");
+                *READ_ADDRESS_FAILED.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
             }
         }
     }
+    checkout(config, config.db_address()).await
 }
 
 /// Takes a connection to `address` from the runtime's pool, waiting at
@@ -312,17 +375,21 @@ async fn replica_checkout(config: &Config) -> Result<Connection, DbError> {
 async fn checkout(config: &Config, address: String) -> Result<Connection, DbError> {
     let open = std::pin::pin!(Connection::open(address));
     let deadline = std::pin::pin!(spin_sdk::time::sleep(config.db_checkout_timeout));
-    let error = match futures::future::select(open, deadline).await {
+    let (error, server_lost) = match futures::future::select(open, deadline).await {
         Either::Left((Ok(connection), _)) => return Ok(connection),
-        Either::Left((Err(error), _)) => error,
-        Either::Right(_) => pg::Error::PgError(pg::PgError::ConnectionFailed(format!(
-            "no pooled connection free within {:?}",
-            config.db_checkout_timeout
-        ))),
+        Either::Left((Err(error), _)) => (error, true),
+        Either::Right(_) => (
+            pg::Error::PgError(pg::PgError::ConnectionFailed(format!(
+                "no pooled connection free within {:?}",
+                config.db_checkout_timeout
+            ))),
+            false,
+        ),
     };
     Err(DbError {
         error,
         unavailable: true,
+        server_lost,
     })
 }
 
@@ -331,5 +398,6 @@ pub fn column<T: Decode>(row: &Row, name: &str) -> Result<T, DbError> {
     row.get::<T>(name).ok_or_else(|| DbError {
         error: pg::Error::Decode(format!("column {name} is missing or of another type")),
         unavailable: false,
+        server_lost: false,
     })
 }

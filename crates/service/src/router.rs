@@ -26,12 +26,13 @@ const PUBLIC: &[(Method, &str)] = &[
     (Method::GET, "/healthz"),
 ];
 
-/// The routes a synchronous standby serves: downloads, listings and file
-/// metadata, the bulk of the reads. Their handlers only read, but for a
-/// best-effort notification that opens a leader connection of its own.
-/// Every other route, authentication included, stays on the leader: a
-/// standby is only as fresh as `remote_apply` makes it (README, "Read
-/// scaling"), and writes and their read-modify-write checks belong there.
+/// The routes a synchronous standby serves, the caller's session and
+/// permissions included: downloads, listings and file metadata, the bulk
+/// of the reads. A standby there has applied every commit a client has
+/// been told of (README, "Read scaling"). Their handlers only read, but
+/// for a best-effort notification that opens a leader connection of its
+/// own. Every other route stays on the leader, where writes and their
+/// read-modify-write checks belong.
 const REPLICA_READS: &[(Method, &str)] = &[
     (Method::GET, "/api/files"),
     (Method::GET, "/api/files/:id"),
