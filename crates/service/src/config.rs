@@ -142,13 +142,12 @@ impl Config {
 mod tests {
     use super::*;
 
-    #[test]
-    fn debug_output_never_shows_the_database_password() {
-        let config = Config {
+    fn sample(read_host: &str, read_port: &str) -> Config {
+        Config {
             db_host: "db".into(),
             db_port: "5432".into(),
-            db_read_host: "db-read".into(),
-            db_read_port: "5432".into(),
+            db_read_host: read_host.into(),
+            db_read_port: read_port.into(),
             db_name: "spindrive".into(),
             db_user: "spindrive".into(),
             db_password: "hunter2-secret".into(),
@@ -162,9 +161,30 @@ mod tests {
             trusted_proxy_hops: 0,
             default_quota_bytes: 1,
             db_checkout_timeout: std::time::Duration::from_secs(1),
-        };
+        }
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_database_password() {
+        let config = sample("db-read", "5432");
         let shown = format!("{config:?} {config:#?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("<redacted>") && shown.contains("db_host"));
+    }
+
+    #[test]
+    fn the_read_address_is_set_apart_only_when_it_differs() {
+        assert_eq!(sample("db", "5432").db_read_address(), None);
+        let apart = sample("db-read", "5432").db_read_address().unwrap();
+        assert!(
+            apart.starts_with("host='db-read' port='5432' dbname='spindrive'"),
+            "{apart}"
+        );
+        assert!(
+            sample("db", "6432")
+                .db_read_address()
+                .unwrap()
+                .contains("port='6432'")
+        );
     }
 }
