@@ -52,6 +52,23 @@ pub async fn upload(
     Ok(file["id"].as_str().context("an id")?.to_owned())
 }
 
+/// A successful `GET`'s JSON.
+async fn get_json(client: &reqwest::Client, url: &str, token: &str) -> Result<serde_json::Value> {
+    Ok(client
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?)
+}
+
+/// The status a `GET` answers.
+async fn status_of(client: &reqwest::Client, url: &str, token: &str) -> Result<reqwest::StatusCode> {
+    Ok(client.get(url).bearer_auth(token).send().await?.status())
+}
+
 /// The files the download load reads, uploaded once.
 pub async fn existing_files(base: &str, token: &str) -> Result<Vec<KnownFile>> {
     let client = reqwest::Client::new();
@@ -211,14 +228,8 @@ pub async fn read_your_writes(base: &str, token: &str, rounds: usize) -> Result<
                     download_checked(&client, &base, &token, &file)
                         .await
                         .map_err(anyhow::Error::msg)?;
-                    let listing: serde_json::Value = client
-                        .get(format!("{base}/api/files?q={name}&scope=owned"))
-                        .bearer_auth(&token)
-                        .send()
-                        .await?
-                        .error_for_status()?
-                        .json()
-                        .await?;
+                    let listing =
+                        get_json(&client, &format!("{base}/api/files?q={name}&scope=owned"), &token).await?;
                     let listed = listing["files"]
                         .as_array()
                         .is_some_and(|files| files.iter().any(|f| f["id"] == id.as_str()));
@@ -270,14 +281,7 @@ pub async fn held_back_replay(base: &str, owner_token: &str, leader: u16) -> Res
         sha256: hex(&Sha256::digest(b"shared bytes")),
     };
     share(&client, base, owner_token, &id, "grantee").await?;
-    let grantee: serde_json::Value = client
-        .get(format!("{base}/api/auth/me"))
-        .bearer_auth(&grantee_token)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
+    let grantee = get_json(&client, &format!("{base}/api/auth/me"), &grantee_token).await?;
     let grantee_id = grantee["id"].as_i64().context("the grantee's id")?;
     download_checked(&client, base, &grantee_token, &file)
         .await
@@ -303,18 +307,11 @@ pub async fn held_back_replay(base: &str, owner_token: &str, leader: u16) -> Res
         let revoke = started.elapsed();
         for _ in 0..TRIES {
             for path in [format!("/api/files/{id}/content"), format!("/api/files/{id}")] {
-                let response = client
-                    .get(format!("{base}{path}"))
-                    .bearer_auth(&grantee_token)
-                    .send()
-                    .await?;
+                let status = status_of(&client, &format!("{base}{path}"), &grantee_token).await?;
                 requests += 1;
-                match response.status() {
-                    reqwest::StatusCode::NOT_FOUND => {}
-                    status => {
-                        eprintln!("after the revoke, GET {path} answered {status}");
-                        authorized += 1;
-                    }
+                if status != reqwest::StatusCode::NOT_FOUND {
+                    eprintln!("after the revoke, GET {path} answered {status}");
+                    authorized += 1;
                 }
             }
         }
@@ -327,14 +324,11 @@ pub async fn held_back_replay(base: &str, owner_token: &str, leader: u16) -> Res
             .error_for_status()?;
         let logout = started.elapsed();
         for _ in 0..TRIES {
-            let response = client
-                .get(format!("{base}/api/files?scope=shared"))
-                .bearer_auth(&grantee_token)
-                .send()
-                .await?;
+            let status =
+                status_of(&client, &format!("{base}/api/files?scope=shared"), &grantee_token).await?;
             requests += 1;
-            if response.status() != reqwest::StatusCode::UNAUTHORIZED {
-                eprintln!("after the logout, a listing answered {}", response.status());
+            if status != reqwest::StatusCode::UNAUTHORIZED {
+                eprintln!("after the logout, a listing answered {status}");
                 authorized += 1;
             }
         }
