@@ -85,9 +85,23 @@ test: validate-deploy models ui fuzz-tools components lint ## Build everything a
 	BENCH_RESULTS_DIR=$(CURDIR)/.state/results $(CARGO) run --release -p spindrive-bench -- failover --rounds 3
 
 .PHONY: fuzz
-fuzz: models ui fuzz-tools components host ## Schemathesis for longer (200 examples per operation, a fresh seed)
+fuzz: fuzz-parsers models ui fuzz-tools components host ## The parsers under libFuzzer, then Schemathesis for longer (200 examples per operation, a fresh seed)
 	SCHEMATHESIS_MAX_EXAMPLES=$${SCHEMATHESIS_MAX_EXAMPLES:-200} SCHEMATHESIS_SEED=$${SCHEMATHESIS_SEED:-$$RANDOM} \
 		scripts/with-services.sh $(CARGO) test --release -p spindrive-tests --test api -- schemathesis:: --nocapture
+
+# Each fuzz target FUZZ_SECONDS (default 30) under libFuzzer (cargo fuzz,
+# nightly); new inputs join fuzz/corpus/<target>, minimized afterwards, which
+# `make test` replays (crates/fuzzing/tests/corpus.rs). A crash stops the run and leaves its
+# input in fuzz/artifacts/<target>/: fix it, then keep the input in
+# fuzz/regressions/<target>/.
+.PHONY: fuzz-parsers
+fuzz-parsers: deps ## Every parser the product wrote, under libFuzzer (FUZZ_SECONDS each)
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	for target in $$(sed -n 's/^name = "\([a-z_]*\)"$$/\1/p' fuzz/Cargo.toml | grep -v '^spindrive'); do \
+		(cd fuzz && cargo +nightly fuzz run $$target -- -max_total_time=$${FUZZ_SECONDS:-30} -max_len=4096 \
+			&& cargo +nightly fuzz cmin $$target) || exit 1; \
+	done
 
 .PHONY: failover-test
 failover-test: components host ## Kill the Patroni leader under load (3 rounds): 0 writes lost, API back within 10 s
