@@ -296,6 +296,15 @@ pub fn run(rounds: usize) -> Result<()> {
             runtime.block_on(worker)??;
         }
         let round_downloads = &downloads.lock().unwrap().events[downloads_before..];
+        // Downloads went on while the writes could not: some finished
+        // between the kill and the writes' return.
+        let writes_back = killed_at + answering_again;
+        if !round_downloads
+            .iter()
+            .any(|(at, outcome)| outcome.is_ok() && *at > killed_at && *at < writes_back)
+        {
+            bail!("round {round}: no download finished while the writes were unavailable");
+        }
 
         let journal = journal.lock().unwrap();
         let failed: Vec<&Event> = journal
@@ -345,9 +354,9 @@ pub fn run(rounds: usize) -> Result<()> {
         READ_YOUR_WRITES_ROUNDS,
     ))?;
     crate::replica_reads::ensure_standbys_served(&password, leader, &started, "read-your-writes")?;
-    let started = crate::replica_reads::database_now(&password)?;
-    let held_back = runtime.block_on(crate::replica_reads::held_back_replay(&base, &token, leader))?;
-    crate::replica_reads::ensure_standbys_served(&password, leader, &started, "held-back replay")?;
+    let held_back = runtime.block_on(crate::replica_reads::held_back_replay(
+        &base, &token, leader, &password,
+    ))?;
     drop(host);
     drop(cluster);
 

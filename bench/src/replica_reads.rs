@@ -270,7 +270,12 @@ pub struct HeldBackReplay {
 /// once each call has returned, no request of the grantee's may succeed
 /// (a standby serving the read without having applied the change would
 /// let it). Each call returns only after the standbys applied it.
-pub async fn held_back_replay(base: &str, owner_token: &str, leader: u16) -> Result<HeldBackReplay> {
+pub async fn held_back_replay(
+    base: &str,
+    owner_token: &str,
+    leader: u16,
+    admin_password: &str,
+) -> Result<HeldBackReplay> {
     const DELAY: &str = "2s";
     const TRIES: usize = 20;
     let client = reqwest::Client::new();
@@ -305,6 +310,7 @@ pub async fn held_back_replay(base: &str, owner_token: &str, leader: u16) -> Res
             .await?
             .error_for_status()?;
         let revoke = started.elapsed();
+        let revoked_at = database_now(admin_password)?;
         for _ in 0..TRIES {
             for path in [format!("/api/files/{id}/content"), format!("/api/files/{id}")] {
                 let status = status_of(&client, &format!("{base}{path}"), &grantee_token).await?;
@@ -315,6 +321,7 @@ pub async fn held_back_replay(base: &str, owner_token: &str, leader: u16) -> Res
                 }
             }
         }
+        ensure_standbys_served(admin_password, leader, &revoked_at, "after the revoke")?;
         let started = Instant::now();
         client
             .post(format!("{base}/api/auth/logout"))
@@ -323,6 +330,7 @@ pub async fn held_back_replay(base: &str, owner_token: &str, leader: u16) -> Res
             .await?
             .error_for_status()?;
         let logout = started.elapsed();
+        let logged_out_at = database_now(admin_password)?;
         for _ in 0..TRIES {
             let status =
                 status_of(&client, &format!("{base}/api/files?scope=shared"), &grantee_token).await?;
@@ -332,6 +340,7 @@ pub async fn held_back_replay(base: &str, owner_token: &str, leader: u16) -> Res
                 authorized += 1;
             }
         }
+        ensure_standbys_served(admin_password, leader, &logged_out_at, "after the logout")?;
         anyhow::Ok(HeldBackReplay {
             delay: DELAY.to_owned(),
             revoke_ms: revoke.as_millis() as u64,

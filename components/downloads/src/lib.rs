@@ -146,7 +146,7 @@ async fn download(ctx: &Ctx, with_body: bool) -> Result<Reply, ApiError> {
         let patience = std::pin::pin!(spin_sdk::time::sleep(NOTIFY_PATIENCE));
         if let futures::future::Either::Right(_) = futures::future::select(tell, patience).await {
             eprintln!(
-                "download of {} not told to its owner: no leader within {NOTIFY_PATIENCE:?}",
+                "download of {}: telling its owner took over {NOTIFY_PATIENCE:?}, left unfinished",
                 file.id.as_ref()
             );
         }

@@ -88,9 +88,10 @@ impl DbError {
 
     /// Whether a read on another replica connection may succeed: the
     /// server went away, or a standby cancelled the read to go on replaying
-    /// (40001, a recovery conflict; the next try gets a fresh snapshot).
+    /// (a recovery conflict; the next try gets a fresh snapshot).
     fn worth_another_replica(&self) -> bool {
-        self.server_lost || self.code() == Some("40001")
+        // 40P01: the same conflict, reported as a deadlock.
+        self.server_lost || matches!(self.code(), Some("40001" | "40P01"))
     }
 
     /// The constraint an integrity violation (SQLSTATE class 23: unique,
@@ -324,22 +325,35 @@ enum Fresh {
 
 /// A fresh replica connection, or `statement`'s answer on one, tried again
 /// while it fails by a lost server (or, for a statement, a recovery
-/// conflict) until [`REPLICA_PATIENCE`] is spent.
+/// conflict), for [`REPLICA_PATIENCE`] in all, waiting included.
 async fn on_replica(config: &Config, statement: Option<Statement<'_>>) -> Result<Fresh, DbError> {
-    let deadline = Instant::now() + REPLICA_PATIENCE;
-    loop {
-        let error = match (replica_checkout(config).await, statement) {
-            (Ok(connection), None) => return Ok(Fresh::Connection(connection)),
-            (Ok(connection), Some(statement)) => match statement.run(&connection).await {
-                Ok(outcome) => return Ok(Fresh::Answer(outcome)),
-                Err(error) => failed(&connection, error).await,
-            },
-            (Err(error), _) => error,
-        };
-        if !error.worth_another_replica() || Instant::now() + REPLICA_RETRY_PAUSE > deadline {
-            return Err(error);
+    let tries = std::pin::pin!(async {
+        loop {
+            let error = match (replica_checkout(config).await, statement) {
+                (Ok(connection), None) => return Ok(Fresh::Connection(connection)),
+                (Ok(connection), Some(statement)) => match statement.run(&connection).await {
+                    Ok(outcome) => return Ok(Fresh::Answer(outcome)),
+                    Err(error) => failed(&connection, error).await,
+                },
+                (Err(error), _) => error,
+            };
+            if !error.worth_another_replica() {
+                return Err(error);
+            }
+            eprintln!("replica read failed, trying a fresh connection: {error}");
+            spin_sdk::time::sleep(REPLICA_RETRY_PAUSE).await;
         }
-        spin_sdk::time::sleep(REPLICA_RETRY_PAUSE).await;
+    });
+    let patience = std::pin::pin!(spin_sdk::time::sleep(REPLICA_PATIENCE));
+    match futures::future::select(tries, patience).await {
+        Either::Left((outcome, _)) => outcome,
+        Either::Right(_) => Err(DbError {
+            error: pg::Error::PgError(pg::PgError::ConnectionFailed(format!(
+                "no replica read succeeded within {REPLICA_PATIENCE:?}"
+            ))),
+            unavailable: true,
+            server_lost: true,
+        }),
     }
 }
 
@@ -347,8 +361,9 @@ async fn on_replica(config: &Config, statement: Option<Statement<'_>>) -> Result
 static READ_ADDRESS_FAILED: Mutex<Option<Instant>> = Mutex::new(None);
 
 /// A connection to the read address, else to the leader. After a failure
-/// the read address rests for [`READ_ADDRESS_BACKOFF`], so that while it
-/// has no standby each chunk does not pay (and log) a refused connection.
+/// the read address rests for [`READ_ADDRESS_BACKOFF`] in this instance
+/// (the rest of a download's chunks, on Spin, where an instance serves one
+/// request), so that they do not each pay (and log) a refused connection.
 async fn replica_checkout(config: &Config) -> Result<Connection, DbError> {
     let resting = || {
         let failed = *READ_ADDRESS_FAILED.lock().unwrap_or_else(|e| e.into_inner());
