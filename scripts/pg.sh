@@ -5,7 +5,8 @@
 #
 # PG_STATE_DIR (default .state/pg) holds the data directory, socket, log,
 # generated password and the admin URL; PG_PORT (default 55432) is its port
-# on 127.0.0.1. PostgreSQL refuses to run as root, so as root the server
+# on 127.0.0.1; PG_STOP_MODE (default fast) is pg_ctl's shutdown mode for
+# stop and restart (`immediate`: a crash, recovered from WAL on start). PostgreSQL refuses to run as root, so as root the server
 # runs as the `postgres` user, which owns the data directory.
 set -euo pipefail
 
@@ -121,7 +122,7 @@ start() {
 
 stop() {
     if running; then
-        as_owner "$bindir/pg_ctl" -D "$data" -m fast -w -t 60 stop >/dev/null
+        as_owner "$bindir/pg_ctl" -D "$data" -m "${PG_STOP_MODE:-fast}" -w -t 60 stop >/dev/null
     fi
 }
 

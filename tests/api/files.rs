@@ -198,6 +198,72 @@ async fn an_upload_over_the_limit_is_413_with_nothing_stored() {
 }
 
 #[tokio::test]
+async fn a_full_content_store_is_507_stores_nothing_and_keeps_reads_going() {
+    let app = spawn_app();
+    let user = app.user("fiona").await;
+    let (status, kept) = app.upload(&user.token, "kept.bin", pattern(0, 3 * CHUNK)).await;
+    assert_eq!(status, StatusCode::CREATED, "{kept}");
+    let kept_id = kept["id"].as_str().unwrap().to_owned();
+    let used = app.sql(&format!("SELECT used_bytes FROM users WHERE id = {}", user.id));
+    // The disk under file_chunks is full: Postgres fails the chunk's
+    // INSERT with 53100 (what `make soak` provokes with a real filesystem).
+    app.sql(
+        "CREATE FUNCTION disk_is_full() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN RAISE EXCEPTION 'could not extend file' USING ERRCODE = 'disk_full'; END $$; \
+         CREATE TRIGGER disk_is_full BEFORE INSERT ON file_chunks FOR EACH ROW EXECUTE FUNCTION disk_is_full()",
+    );
+    for (name, body) in [
+        ("small.bin", reqwest::Body::from(b"tiny".to_vec())),
+        ("streamed.bin", pattern_stream(4 * CHUNK as u64)),
+    ] {
+        let (status, body) = app.upload(&user.token, name, body).await;
+        assert_error(
+            (status, body),
+            StatusCode::INSUFFICIENT_STORAGE,
+            "insufficient_storage",
+        );
+    }
+    let replace = reqwest::Client::new()
+        .put(app.host.url(&format!("/api/files/{kept_id}/content")))
+        .bearer_auth(&user.token)
+        .body(pattern(7, CHUNK))
+        .send()
+        .await
+        .expect("replacement sent");
+    assert_eq!(replace.status(), StatusCode::INSUFFICIENT_STORAGE);
+    assert!(replace.headers().contains_key("retry-after"));
+    assert_eq!(app.count("uploads"), 0, "failed uploads are removed at once");
+    assert_eq!(app.count("files"), 1);
+    assert_eq!(
+        app.sql(&format!("SELECT used_bytes FROM users WHERE id = {}", user.id)),
+        used,
+        "nothing counted against the quota"
+    );
+    // Reads, renames and deletes (which give space back) go on.
+    let (status, _, bytes) = app.download(&user.token, &kept_id).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(bytes, pattern(0, 3 * CHUNK), "the stored file is untouched");
+    let (status, list) = app.call(Method::GET, "/api/files", Some(&user.token), None).await;
+    assert_eq!(
+        (status, list["files"].as_array().unwrap().len()),
+        (StatusCode::OK, 1)
+    );
+    let (status, _) = app
+        .call(
+            Method::PATCH,
+            &format!("/api/files/{kept_id}"),
+            Some(&user.token),
+            Some(json!({ "file_name": "renamed.bin" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // Space is back: uploads work again.
+    app.sql("DROP TRIGGER disk_is_full ON file_chunks");
+    let (status, body) = app.upload(&user.token, "after.bin", pattern(0, CHUNK)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+#[tokio::test]
 async fn an_upload_aborted_mid_body_never_becomes_visible() {
     let app = spawn_app();
     let user = app.user("frank").await;

@@ -107,6 +107,13 @@ impl DbError {
 
 impl From<DbError> for ApiError {
     fn from(error: DbError) -> Self {
+        // 53100: the content store's disk is full. Nothing was stored (the
+        // statement failed whole); reads and deletes, which free space,
+        // go on.
+        if error.code() == Some("53100") {
+            eprintln!("database out of space: {error}");
+            return ApiError::insufficient_storage();
+        }
         if error.unavailable {
             eprintln!("database unavailable: {error}");
             return ApiError::unavailable(

@@ -92,6 +92,17 @@ impl ApiError {
         error
     }
 
+    /// 507: the content store is full; retry once space is freed.
+    pub fn insufficient_storage() -> Self {
+        let mut error = Self::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "insufficient_storage",
+            "the content store is full; nothing was stored",
+        );
+        error.retry_after = Some(60);
+        error
+    }
+
     /// 500: our fault. The cause goes to the log, not the client.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         eprintln!("internal error: {cause}");

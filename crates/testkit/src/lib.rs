@@ -109,6 +109,7 @@ pub struct HostBuilder {
     args: Vec<String>,
     envs: Vec<(String, String)>,
     workdir: Option<PathBuf>,
+    listen: String,
     allow_compat_warnings: bool,
 }
 
@@ -121,6 +122,7 @@ impl HostBuilder {
             args: Vec::new(),
             envs: Vec::new(),
             workdir: None,
+            listen: "127.0.0.1:0".into(),
             allow_compat_warnings: false,
         }
     }
@@ -141,6 +143,13 @@ impl HostBuilder {
         self
     }
 
+    /// The address to serve on (default: a free port of 127.0.0.1), for a
+    /// host restarted where its clients know it.
+    pub fn listen(mut self, address: impl Into<String>) -> Self {
+        self.listen = address.into();
+        self
+    }
+
     /// The test expects `spin-compat` warnings (it checks them itself).
     pub fn allow_compat_warnings(mut self) -> Self {
         self.allow_compat_warnings = true;
@@ -153,7 +162,7 @@ impl HostBuilder {
             .arg("up")
             .arg("--from")
             .arg(&self.manifest)
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", &self.listen])
             .args(&self.args)
             .env("SPINDRIVE_CACHE_DIR", state_dir().join("wasmtime-cache"))
             .env(

@@ -132,31 +132,55 @@ pub fn app_host_with_redis(db: &TestDatabase, redis_url: &str) -> Result<super::
 pub struct PrivateServer {
     dir: std::path::PathBuf,
     pub port: u16,
+    /// Test settings (no fsync, asynchronous commits), not production's.
+    throwaway: bool,
 }
 
 impl PrivateServer {
+    /// With the test settings: fast, and nothing to lose.
     pub fn start() -> Result<Self> {
+        Self::start_with(true)
+    }
+
+    /// With production's durability (fsync, synchronous commits), for a
+    /// test that crashes it and counts what was lost.
+    pub fn start_durable() -> Result<Self> {
+        Self::start_with(false)
+    }
+
+    fn start_with(throwaway: bool) -> Result<Self> {
         let dir = super::state_dir()
             .join("tmp")
             .join(uuid::Uuid::new_v4().simple().to_string());
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let server = PrivateServer { dir, port };
+        let server = PrivateServer { dir, port, throwaway };
         server.pg("start")?;
         Ok(server)
     }
 
     fn pg(&self, action: &str) -> Result<String> {
-        super::run(
-            Command::new(super::workspace_root().join("scripts/pg.sh"))
-                .arg(action)
-                .env("PG_STATE_DIR", &self.dir)
-                .env("PG_PORT", self.port.to_string())
-                .env("PG_THROWAWAY", "1"),
-        )
+        super::run(&mut self.script(action))
     }
 
+    fn script(&self, action: &str) -> Command {
+        let mut command = Command::new(super::workspace_root().join("scripts/pg.sh"));
+        command
+            .arg(action)
+            .env("PG_STATE_DIR", &self.dir)
+            .env("PG_PORT", self.port.to_string())
+            .env("PG_THROWAWAY", if self.throwaway { "1" } else { "0" });
+        command
+    }
+
+    /// A fast shutdown: sessions are ended, everything is written.
     pub fn stop(&self) -> Result<()> {
         self.pg("stop").map(drop)
+    }
+
+    /// An immediate shutdown: every process quits at once, as in a
+    /// crash; the next start recovers from the WAL.
+    pub fn stop_immediately(&self) -> Result<()> {
+        super::run(self.script("stop").env("PG_STOP_MODE", "immediate")).map(drop)
     }
 
     pub fn restart(&self) -> Result<()> {

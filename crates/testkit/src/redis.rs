@@ -23,9 +23,14 @@ impl RedisServer {
     }
 
     fn script(&self, action: &str) -> Result<String> {
+        self.script_with(action, &[])
+    }
+
+    fn script_with(&self, action: &str, args: &[&str]) -> Result<String> {
         super::run(
             Command::new(super::workspace_root().join("scripts/redis.sh"))
                 .arg(action)
+                .args(args)
                 .env("REDIS_STATE_DIR", &self.dir)
                 .env("REDIS_PORT", self.port.to_string()),
         )
@@ -34,6 +39,11 @@ impl RedisServer {
     /// `redis://:<password>@127.0.0.1:<port>`.
     pub fn url(&self) -> Result<String> {
         self.script("url")
+    }
+
+    /// A `redis-cli` command (`PUBLISH channel message`, ...); its reply.
+    pub fn cli(&self, args: &[&str]) -> Result<String> {
+        self.script_with("cli", args)
     }
 
     pub fn stop(&self) -> Result<()> {
