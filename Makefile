@@ -83,6 +83,9 @@ test: validate-deploy models ui fuzz-tools components lint ## Build everything a
 	# Its figures stay out of the tracked tree (`make failover-test` updates
 	# bench/results/).
 	BENCH_RESULTS_DIR=$(CURDIR)/.state/results $(CARGO) run --release -p spindrive-bench -- failover --rounds 3
+	# The soak, short: every fault once under 16 clients (`make soak` runs
+	# 32 for 10 minutes and updates bench/results/).
+	BENCH_RESULTS_DIR=$(CURDIR)/.state/results $(CARGO) run --release -p spindrive-bench -- soak --seconds 180 --clients 16
 
 .PHONY: fuzz
 fuzz: fuzz-parsers models ui fuzz-tools components host ## The parsers under libFuzzer, then Schemathesis for longer (200 examples per operation, a fresh seed)
@@ -102,6 +105,11 @@ fuzz-parsers: deps ## Every parser the product wrote, under libFuzzer (FUZZ_SECO
 		(cd fuzz && cargo +nightly fuzz run $$target -- -max_total_time=$${FUZZ_SECONDS:-30} -max_len=4096 \
 			&& cargo +nightly fuzz cmin $$target) || exit 1; \
 	done
+
+# Needs root: it mounts the content volume (a tmpfs) it fills.
+.PHONY: soak
+soak: components host ## Mixed load with faults for SOAK_SECONDS (600) with SOAK_CLIENTS (32), then nothing lost or stuck: bench/results/soak.*
+	$(CARGO) run --release -p spindrive-bench -- soak
 
 .PHONY: failover-test
 failover-test: components host ## Kill the Patroni leader under load (3 rounds): 0 writes lost, API back within 10 s

@@ -82,6 +82,8 @@ bootstrap:
         max_standby_streaming_delay: 1s
         # A standby cut off is dropped from the set after 5 s, not 60.
         wal_sender_timeout: 5s
+        # Deleted content's space is reused once vacuumed (migration 0010).
+        autovacuum_naptime: 10s
   initdb:
     - encoding: UTF8
     - locale: C.UTF-8

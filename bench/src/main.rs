@@ -13,6 +13,8 @@ mod pg_bench;
 mod read_scaling_bench;
 mod replica_reads;
 mod report;
+mod soak;
+mod soak_load;
 mod transform_bench;
 mod ui_bench;
 mod wrk;
@@ -85,6 +87,17 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         runs: usize,
     },
+    /// The soak: clients mixing every kind of request for a bounded time,
+    /// sampled every 10 s, with faults (host SIGKILL, Postgres fast and
+    /// immediate restarts, Redis restart, the content volume full), then
+    /// checks that nothing acknowledged was lost and nothing was left
+    /// stuck or staged. Needs root (it mounts the content volume).
+    Soak {
+        #[arg(long, env = "SOAK_SECONDS", default_value_t = 600)]
+        seconds: u64,
+        #[arg(long, env = "SOAK_CLIENTS", default_value_t = 32)]
+        clients: usize,
+    },
     /// Serve a native hyper hello (the baseline process).
     NativeHello {
         #[arg(long, default_value = "127.0.0.1:0")]
@@ -112,6 +125,7 @@ fn main() -> Result<()> {
         Command::Transform { runs, jobs } => transform_bench::run(runs, jobs),
         Command::Ocr { runs } => ocr_bench::run(runs),
         Command::Ui { runs } => ui_bench::run(runs),
+        Command::Soak { seconds, clients } => soak::run(seconds, clients),
         Command::NativeHello { listen } => native::serve_hello(listen),
         Command::NativePg {
             listen,
