@@ -99,7 +99,11 @@ impl ContentVolume {
         );
         let volume = ContentVolume { dir };
         std::fs::create_dir(volume.tablespace())?;
-        spindrive_testkit::run(Command::new("chown").arg("postgres:postgres").arg(volume.tablespace()))?;
+        spindrive_testkit::run(
+            Command::new("chown")
+                .arg("postgres:postgres")
+                .arg(volume.tablespace()),
+        )?;
         Ok(volume)
     }
 
@@ -174,7 +178,10 @@ impl System {
         let db = TestDatabase::create_on(&admin)?;
         psql(
             &admin,
-            &format!("CREATE TABLESPACE soak_content LOCATION '{}'", volume.tablespace().display()),
+            &format!(
+                "CREATE TABLESPACE soak_content LOCATION '{}'",
+                volume.tablespace().display()
+            ),
         )?;
         let listen = format!("127.0.0.1:{}", free_port()?);
         let builder = Self::builder(&db, &redis, &listen)?;
@@ -402,7 +409,10 @@ fn inject(
             break at;
         }
         if Instant::now() > deadline {
-            bail!("{}: the API did not work again within {RECOVERY_LIMIT:?}", fault.describe());
+            bail!(
+                "{}: the API did not work again within {RECOVERY_LIMIT:?}",
+                fault.describe()
+            );
         }
         std::thread::sleep(Duration::from_millis(100));
     };
@@ -443,18 +453,37 @@ async fn webhook_receiver(deliveries: Deliveries) -> Result<String> {
         while let Ok((stream, _)) = listener.accept().await {
             let deliveries = deliveries.clone();
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-                    let id = request
-                        .headers()
-                        .get("webhook-id")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or_default()
-                        .to_owned();
-                    deliveries.lock().unwrap().entry(id).or_default().push(Instant::now());
-                    let mut answer = hyper::Response::new(http_body_util::Empty::<bytes::Bytes>::new());
-                    *answer.status_mut() = hyper::StatusCode::NO_CONTENT;
-                    async move { Ok::<_, std::convert::Infallible>(answer) }
-                });
+                let service =
+                    hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                        let deliveries = deliveries.clone();
+                        async move {
+                            let id = request
+                                .headers()
+                                .get("webhook-id")
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or_default()
+                                .to_owned();
+                            // Read whole, as a receiver that checks the
+                            // signature over it does, before answering.
+                            let received = http_body_util::BodyExt::collect(request.into_body())
+                                .await
+                                .is_ok();
+                            let mut answer =
+                                hyper::Response::new(http_body_util::Empty::<bytes::Bytes>::new());
+                            *answer.status_mut() = if received {
+                                deliveries
+                                    .lock()
+                                    .unwrap()
+                                    .entry(id)
+                                    .or_default()
+                                    .push(Instant::now());
+                                hyper::StatusCode::NO_CONTENT
+                            } else {
+                                hyper::StatusCode::BAD_REQUEST
+                            };
+                            Ok::<_, std::convert::Infallible>(answer)
+                        }
+                    });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
                     .await;
@@ -497,14 +526,21 @@ async fn verify(base: &str, ledgers: &[Ledger]) -> Result<Verification> {
             outcome.files_checked += 1;
             outcome.bytes_checked += body.len() as u64;
             if !whole(file, status, &body) {
-                outcome.lost.push(format!("{}: {status}, {} bytes", file.id, body.len()));
+                outcome
+                    .lost
+                    .push(format!("{}: {status}, {} bytes", file.id, body.len()));
                 continue;
             }
             let metadata: serde_json::Value = get(format!("/api/files/{}", file.id)).await?.json().await?;
-            if !file.names.iter().any(|name| metadata["file_name"] == name.as_str()) {
-                outcome
-                    .lost
-                    .push(format!("{}: named {}, not one of {:?}", file.id, metadata["file_name"], file.names));
+            if !file
+                .names
+                .iter()
+                .any(|name| metadata["file_name"] == name.as_str())
+            {
+                outcome.lost.push(format!(
+                    "{}: named {}, not one of {:?}",
+                    file.id, metadata["file_name"], file.names
+                ));
             }
         }
         for id in &ledger.deleted {
@@ -520,7 +556,9 @@ async fn verify(base: &str, ledgers: &[Ledger]) -> Result<Verification> {
             let status = content.status().as_u16();
             let body = content.bytes().await?;
             if status != 404 && !whole(file, status, &body) {
-                outcome.lost.push(format!("{}: neither gone nor whole ({status})", file.id));
+                outcome
+                    .lost
+                    .push(format!("{}: neither gone nor whole ({status})", file.id));
             }
         }
     }
@@ -544,6 +582,8 @@ struct Leftovers {
     /// For each notification delivered again: how long after the first.
     redelivered_after_s: Vec<f64>,
     webhooks_sent_after_retry: u64,
+    /// Recorded as delivered, yet the receiver never had them.
+    webhooks_sent_not_received: usize,
 }
 
 fn drain(system: &System, deliveries: &Deliveries) -> Result<Leftovers> {
@@ -559,7 +599,15 @@ fn drain(system: &System, deliveries: &Deliveries) -> Result<Leftovers> {
         std::thread::sleep(Duration::from_secs(3));
     }
     let deliveries = deliveries.lock().unwrap();
+    let recorded_sent = system
+        .db
+        .psql("SELECT id FROM notifications WHERE sent_at IS NOT NULL")?;
+    let sent_not_received = recorded_sent
+        .lines()
+        .filter(|id| !deliveries.contains_key(&format!("ntf_{id}")))
+        .count();
     Ok(Leftovers {
+        webhooks_sent_not_received: sent_not_received,
         drained_after_ms: started.elapsed().as_millis() as u64,
         jobs_unfinished: system.count(unfinished)?,
         notifications_pending: system.count(pending)?,
@@ -579,7 +627,8 @@ fn drain(system: &System, deliveries: &Deliveries) -> Result<Leftovers> {
             .filter(|times| times.len() > 1)
             .map(|times| (times[1] - times[0]).as_secs_f64())
             .collect(),
-        webhooks_sent_after_retry: system.count("SELECT count(*) FROM notifications WHERE status = 'sent' AND attempts > 1")?,
+        webhooks_sent_after_retry: system
+            .count("SELECT count(*) FROM notifications WHERE status = 'sent' AND attempts > 1")?,
     })
 }
 
@@ -633,7 +682,10 @@ fn rss_growth(samples: &[Sample], seconds: u64) -> f64 {
 }
 
 pub fn run(seconds: u64, clients: usize) -> Result<()> {
-    ensure!(clients >= 2, "the soak needs two clients at least (they share with each other)");
+    ensure!(
+        clients >= 2,
+        "the soak needs two clients at least (they share with each other)"
+    );
     let runtime = tokio::runtime::Runtime::new()?;
     let deliveries = Deliveries::default();
     let webhook_url = runtime.block_on(webhook_receiver(deliveries.clone()))?;
@@ -764,16 +816,22 @@ pub fn run(seconds: u64, clients: usize) -> Result<()> {
         .iter()
         .filter(|r| r.status >= 500 && !faults.iter().any(|f| covers(f, r)))
         .count();
-    publish(
+    let outcome = Outcome {
         seconds,
         clients,
-        &samples,
-        &faults,
-        &routes,
-        &leftovers,
-        &verification,
-        growth,
-    )?;
+        samples,
+        faults,
+        routes,
+        leftovers,
+        verification,
+        host_rss_growth_last_half: growth,
+    };
+    outcome.publish()?;
+    let Outcome {
+        leftovers,
+        verification,
+        ..
+    } = outcome;
     let mut failures = Vec::new();
     if !contradictions.is_empty() || !verification.lost.is_empty() {
         failures.push(format!(
@@ -786,6 +844,12 @@ pub fn run(seconds: u64, clients: usize) -> Result<()> {
             "{unclean} unclean 5xx during faults, {outside_faults_5xx} 5xx outside them"
         ));
     }
+    if leftovers.webhooks_sent_not_received > 0 {
+        failures.push(format!(
+            "{} webhook deliveries recorded as sent never reached the receiver",
+            leftovers.webhooks_sent_not_received
+        ));
+    }
     if leftovers.jobs_unfinished + leftovers.notifications_pending > 0 {
         failures.push(format!(
             "{} jobs and {} notifications stuck after the drain",
@@ -796,7 +860,10 @@ pub fn run(seconds: u64, clients: usize) -> Result<()> {
         failures.push("staged or released content left after the sweep".into());
     }
     if growth >= RSS_GROWTH_LIMIT {
-        failures.push(format!("host RSS grew {:.1} % over the last half", growth * 100.0));
+        failures.push(format!(
+            "host RSS grew {:.1} % over the last half",
+            growth * 100.0
+        ));
     }
     if !failures.is_empty() {
         bail!("the soak failed: {}", failures.join("; "));
@@ -811,106 +878,115 @@ fn covers(fault: &FaultReport, record: &Record) -> bool {
     record.finished >= start && record.started <= end
 }
 
-#[allow(clippy::too_many_arguments)]
-fn publish(
+/// Everything the soak measured.
+#[derive(Serialize)]
+struct Outcome {
     seconds: u64,
     clients: usize,
-    samples: &[Sample],
-    faults: &[FaultReport],
-    routes: &[RouteFigures],
-    leftovers: &Leftovers,
-    verification: &Verification,
-    growth: f64,
-) -> Result<()> {
-    use std::fmt::Write;
-    let mut table = format!(
-        "{clients} clients for {seconds} s, each a user mixing logins, uploads (1 KiB to 64 MiB, log-uniform), ranged and whole downloads, listings, renames, shares, transformations, notification reads and deletes; Postgres durable (fsync, synchronous commits) with file content on a {} GiB volume of its own; Redis; webhooks for every eighth user.\n\n## Faults\n\n| fault | at | lasted | API working again after its end | transformation done after its end | clients' answers meanwhile (status: count; 0 = no answer) | unclean 5xx |\n|---|---|---|---|---|---|---|\n",
-        CONTENT_VOLUME_MIB / 1024
-    );
-    for f in faults {
-        let _ = writeln!(
-            table,
-            "| {} | {:.0} s | {:.1} s | {:.2} s | {} | {} | {} |",
-            f.fault.describe(),
-            f.at_s,
-            f.fault_ms as f64 / 1000.0,
-            f.recovered_after_end_ms as f64 / 1000.0,
-            f.job_done_after_end_ms
-                .map_or("-".into(), |ms| format!("{:.2} s", ms as f64 / 1000.0)),
-            f.answers
+    samples: Vec<Sample>,
+    faults: Vec<FaultReport>,
+    routes: Vec<RouteFigures>,
+    leftovers: Leftovers,
+    verification: Verification,
+    host_rss_growth_last_half: f64,
+}
+
+impl Outcome {
+    /// Prints it and writes `soak.md` and `soak.json`.
+    fn publish(&self) -> Result<()> {
+        use std::fmt::Write;
+        let Outcome {
+            seconds,
+            clients,
+            samples,
+            faults,
+            routes,
+            leftovers,
+            verification,
+            host_rss_growth_last_half: growth,
+        } = self;
+        let mut table = format!(
+            "{clients} clients for {seconds} s, each a user mixing logins, uploads (1 KiB to 64 MiB, log-uniform), ranged and whole downloads, listings, renames, shares, transformations, notification reads and deletes; Postgres durable (fsync, synchronous commits) with file content on a {} GiB volume of its own; Redis; webhooks for every eighth user.\n\n## Faults\n\n| fault | at | lasted | API working again after its end | transformation done after its end | clients' answers meanwhile (status: count; 0 = no answer) | unclean 5xx |\n|---|---|---|---|---|---|---|\n",
+            CONTENT_VOLUME_MIB / 1024
+        );
+        for f in faults {
+            let _ = writeln!(
+                table,
+                "| {} | {:.0} s | {:.1} s | {:.2} s | {} | {} | {} |",
+                f.fault.describe(),
+                f.at_s,
+                f.fault_ms as f64 / 1000.0,
+                f.recovered_after_end_ms as f64 / 1000.0,
+                f.job_done_after_end_ms
+                    .map_or("-".into(), |ms| format!("{:.2} s", ms as f64 / 1000.0)),
+                f.answers
+                    .iter()
+                    .map(|(status, n)| format!("{status}: {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                f.unclean
+            );
+        }
+        table.push_str("\n## Per route, whole soak\n\n| route | requests | p50 ms | p99 ms | not 2xx |\n|---|---|---|---|---|\n");
+        for r in routes {
+            let _ = writeln!(
+                table,
+                "| {} | {} | {:.1} | {:.1} | {} |",
+                r.route, r.requests, r.p50_ms, r.p99_ms, r.not_2xx
+            );
+        }
+        table.push_str("\n## Every 10 s\n\n| at | req/s | host RSS MiB | host fds | Postgres connections | not 2xx | slowest route p99 |\n|---|---|---|---|---|---|---|\n");
+        for s in samples {
+            let slowest = s
+                .p99_ms
                 .iter()
-                .map(|(status, n)| format!("{status}: {n}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            f.unclean
-        );
-    }
-    table.push_str("\n## Per route, whole soak\n\n| route | requests | p50 ms | p99 ms | not 2xx |\n|---|---|---|---|---|\n");
-    for r in routes {
-        let _ = writeln!(
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map_or(String::new(), |(route, ms)| format!("{route} {ms:.0} ms"));
+            let _ = writeln!(
+                table,
+                "| {} s | {:.0} | {:.1} | {} | {} | {} | {} |",
+                s.at_s,
+                s.requests_per_s,
+                s.host_rss_mib,
+                s.host_open_fds,
+                s.pg_connections.map_or("down".into(), |n| n.to_string()),
+                s.errors.values().sum::<usize>(),
+                slowest
+            );
+        }
+        let _ = write!(
             table,
-            "| {} | {} | {:.1} | {:.1} | {} |",
-            r.route, r.requests, r.p50_ms, r.p99_ms, r.not_2xx
-        );
-    }
-    table.push_str("\n## Every 10 s\n\n| at | req/s | host RSS MiB | host fds | Postgres connections | not 2xx | slowest route p99 |\n|---|---|---|---|---|---|---|\n");
-    for s in samples {
-        let slowest = s
-            .p99_ms
-            .iter()
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .map_or(String::new(), |(route, ms)| format!("{route} {ms:.0} ms"));
-        let _ = writeln!(
-            table,
-            "| {} s | {:.0} | {:.1} | {} | {} | {} | {} |",
-            s.at_s,
-            s.requests_per_s,
-            s.host_rss_mib,
-            s.host_open_fds,
-            s.pg_connections.map_or("down".into(), |n| n.to_string()),
-            s.errors.values().sum::<usize>(),
-            slowest
-        );
-    }
-    let _ = write!(
-        table,
-        "\n## After the load\n\n- Acknowledged files downloaded whole (SHA-256) and named as acknowledged: {} files, {:.1} MiB; acknowledged deletes gone: {}; deletes without an answer (gone or whole): {}; lost or changed: {}.\n\
+            "\n## After the load\n\n- Acknowledged files downloaded whole (SHA-256) and named as acknowledged: {} files, {:.1} MiB; acknowledged deletes gone: {}; deletes without an answer (gone or whole): {}; lost or changed: {}.\n\
          - Drain (sweep and wake-ups until settled): {:.1} s; jobs unfinished {}, notifications pending {}; jobs complete {}, failed {}.\n\
-         - Webhooks: {} deliveries of {} notifications, {} delivered more than once (a deliverer killed mid-send).\n\
+         - Webhooks: {} deliveries of {} notifications, {} delivered more than once ({} sent again after a failed attempt); recorded as sent but never received: {}.\n\
          - After the sweep: {} staged uploads, {} released contents, {} chunk keys without a file.\n\
          - Host RSS over the last half: {:+.1} % (limit {:.0} %).\n",
-        verification.files_checked,
-        verification.bytes_checked as f64 / (1 << 20) as f64,
-        verification.deletes_checked,
-        verification.unanswered_deletes,
-        verification.lost.len(),
-        leftovers.drained_after_ms as f64 / 1000.0,
-        leftovers.jobs_unfinished,
-        leftovers.notifications_pending,
-        leftovers.jobs_complete,
-        leftovers.jobs_failed,
-        leftovers.webhook_deliveries,
-        leftovers.webhook_notifications,
-        leftovers.webhook_redelivered,
-        leftovers.staged_uploads,
-        leftovers.released_content,
-        leftovers.orphan_chunk_keys,
-        growth * 100.0,
-        RSS_GROWTH_LIMIT * 100.0,
-    );
-    crate::report::publish_table(
-        "soak",
-        "Soak: mixed load with faults, then nothing acknowledged lost",
-        &table,
-        &serde_json::json!({
-            "seconds": seconds,
-            "clients": clients,
-            "faults": faults,
-            "routes": routes,
-            "samples": samples,
-            "leftovers": leftovers,
-            "verification": verification,
-            "host_rss_growth_last_half": growth,
-        }),
-    )
+            verification.files_checked,
+            verification.bytes_checked as f64 / (1 << 20) as f64,
+            verification.deletes_checked,
+            verification.unanswered_deletes,
+            verification.lost.len(),
+            leftovers.drained_after_ms as f64 / 1000.0,
+            leftovers.jobs_unfinished,
+            leftovers.notifications_pending,
+            leftovers.jobs_complete,
+            leftovers.jobs_failed,
+            leftovers.webhook_deliveries,
+            leftovers.webhook_notifications,
+            leftovers.webhook_redelivered,
+            leftovers.webhooks_sent_after_retry,
+            leftovers.webhooks_sent_not_received,
+            leftovers.staged_uploads,
+            leftovers.released_content,
+            leftovers.orphan_chunk_keys,
+            growth * 100.0,
+            RSS_GROWTH_LIMIT * 100.0,
+        );
+        crate::report::publish_table(
+            "soak",
+            "Soak: mixed load with faults, then nothing acknowledged lost",
+            &table,
+            &serde_json::to_value(self)?,
+        )
+    }
 }

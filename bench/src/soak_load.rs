@@ -126,7 +126,11 @@ impl Recorder {
     pub fn between(&self, from: Duration, to: Duration) -> Vec<Record> {
         let records = self.records.lock().unwrap();
         let start = records.partition_point(|r| r.finished < from);
-        records[start..].iter().take_while(|r| r.finished < to).copied().collect()
+        records[start..]
+            .iter()
+            .take_while(|r| r.finished < to)
+            .copied()
+            .collect()
     }
 
     pub fn all(&self) -> Vec<Record> {
@@ -255,7 +259,10 @@ impl Client {
     /// logs in and uploads the image its transformations read.
     pub async fn sign_up(load: Arc<Load>, n: usize, image: &[u8]) -> Result<Self> {
         let mut headers = reqwest::header::HeaderMap::new();
-        headers.insert("x-forwarded-for", format!("10.77.{}.{}", n / 250, n % 250 + 1).parse()?);
+        headers.insert(
+            "x-forwarded-for",
+            format!("10.77.{}.{}", n / 250, n % 250 + 1).parse()?,
+        );
         let http = reqwest::Client::builder()
             .default_headers(headers)
             .timeout(Duration::from_secs(120))
@@ -286,7 +293,7 @@ impl Client {
             .error_for_status()?
             .json()
             .await?;
-        if n % 8 == 0 {
+        if n.is_multiple_of(8) {
             http.put(format!("{}/api/notifications/webhook", load.base))
                 .bearer_auth(&token)
                 .json(&serde_json::json!({ "url": format!("{}/{n}", load.webhook_url) }))
@@ -355,7 +362,9 @@ impl Client {
             .body(content(salt, 0, 1024));
         let (status, body) = self.exchange(Route::Probe, request).await;
         let file: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-        let (201, Some(id)) = (status, file["id"].as_str()) else { return };
+        let (201, Some(id)) = (status, file["id"].as_str()) else {
+            return;
+        };
         let held = Held {
             id: id.to_owned(),
             salt,
@@ -364,7 +373,12 @@ impl Client {
         };
         let request = self.http.get(self.url(&format!("/api/files/{id}/content")));
         let (status, body) = self.exchange(Route::Probe, request).await;
-        self.check(&held, status, status != 200 || body == content(salt, 0, 1024), "the content");
+        self.check(
+            &held,
+            status,
+            status != 200 || body == content(salt, 0, 1024),
+            "the content",
+        );
         self.ledger.held.push(held);
     }
 
@@ -392,7 +406,10 @@ impl Client {
             match state["status"].as_str() {
                 Some("complete") => return Ok(started.elapsed()),
                 Some("failed") => anyhow::bail!("the transformation failed: {}", state["error"]),
-                _ => anyhow::ensure!(started.elapsed() < limit, "the transformation was not done within {limit:?}"),
+                _ => anyhow::ensure!(
+                    started.elapsed() < limit,
+                    "the transformation was not done within {limit:?}"
+                ),
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -414,7 +431,11 @@ impl Client {
         let answer = match request.bearer_auth(&self.ledger.token).send().await {
             Ok(response) => {
                 let status = response.status().as_u16();
-                response.bytes().await.map(|body| (status, body)).unwrap_or_default()
+                response
+                    .bytes()
+                    .await
+                    .map(|body| (status, body))
+                    .unwrap_or_default()
             }
             Err(_) => (0, bytes::Bytes::new()),
         };
@@ -466,7 +487,9 @@ impl Client {
     }
 
     async fn ranged_download(&mut self) -> u16 {
-        let Some(file) = self.pick() else { return self.list().await };
+        let Some(file) = self.pick() else {
+            return self.list().await;
+        };
         let start = self.dice.below(file.size);
         let len = 1 + self.dice.below(MAX_RANGE.min(file.size - start));
         let request = self
@@ -483,7 +506,9 @@ impl Client {
         let Some(file) = self.pick().filter(|f| f.size <= MAX_WHOLE_DOWNLOAD) else {
             return self.list().await;
         };
-        let request = self.http.get(self.url(&format!("/api/files/{}/content", file.id)));
+        let request = self
+            .http
+            .get(self.url(&format!("/api/files/{}/content", file.id)));
         let (status, body) = self.exchange(Route::WholeDownload, request).await;
         let whole = status != 200 || hex(&Sha256::digest(&body)) == content_sha256(file.salt, file.size);
         self.check(&file, status, whole, "the content");
@@ -494,9 +519,10 @@ impl Client {
     /// what the API acknowledged.
     fn check(&self, file: &Held, status: u16, bytes_match: bool, what: &str) {
         if status == 404 {
-            self.load
-                .recorder
-                .contradiction(format!("{}: {what}: 404 for a file the API acknowledged", file.id));
+            self.load.recorder.contradiction(format!(
+                "{}: {what}: 404 for a file the API acknowledged",
+                file.id
+            ));
         } else if !bytes_match {
             self.load
                 .recorder
@@ -506,12 +532,16 @@ impl Client {
 
     async fn list(&mut self) -> u16 {
         let scope = ["owned", "shared", "all"][self.dice.below(3) as usize];
-        let request = self.http.get(self.url(&format!("/api/files?scope={scope}&limit=50")));
+        let request = self
+            .http
+            .get(self.url(&format!("/api/files?scope={scope}&limit=50")));
         self.exchange(Route::List, request).await.0
     }
 
     async fn metadata(&mut self) -> u16 {
-        let Some(file) = self.pick() else { return self.list().await };
+        let Some(file) = self.pick() else {
+            return self.list().await;
+        };
         let request = self.http.get(self.url(&format!("/api/files/{}", file.id)));
         let (status, _) = self.exchange(Route::Metadata, request).await;
         self.check(&file, status, true, "metadata");
@@ -519,7 +549,9 @@ impl Client {
     }
 
     async fn rename(&mut self) -> u16 {
-        let Some(file) = self.pick() else { return self.list().await };
+        let Some(file) = self.pick() else {
+            return self.list().await;
+        };
         self.sequence += 1;
         let name = format!("renamed-{}-{}.bin", self.n, self.sequence);
         let request = self
@@ -539,7 +571,9 @@ impl Client {
     }
 
     async fn share(&mut self) -> u16 {
-        let Some(file) = self.pick() else { return self.list().await };
+        let Some(file) = self.pick() else {
+            return self.list().await;
+        };
         let other = (self.n + 1 + self.dice.below(self.load.clients as u64 - 1) as usize) % self.load.clients;
         let permission = ["read", "write", "delete"][self.dice.below(3) as usize];
         let request = self

@@ -102,6 +102,11 @@ async fn deliver(config: &Config, settings: &DelivererConfig, delivery: &Deliver
         Err(error) => error,
     };
     let retry_after = settings.retries.wait_after(delivery.attempts);
+    // The endpoint's URL stays out of the log: its query may hold a token.
+    eprintln!(
+        "notification {}: attempt {} not delivered: {error}",
+        delivery.id, delivery.attempts
+    );
     finished(
         config,
         delivery,

@@ -96,6 +96,18 @@ impl Lease {
         }
     }
 
+    fn session(&self) -> session::SessionState {
+        *self.session.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `statement` failed; `before` is the session ahead of it.
+    fn failed(&self, statement: &str, before: session::SessionState) {
+        self.session
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .failed(statement, before);
+    }
+
     /// The connection, for running `statement` on it.
     fn client_for(&self, statement: &str) -> &deadpool_postgres::Object {
         self.session

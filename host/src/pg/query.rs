@@ -56,18 +56,26 @@ pub(super) async fn execute(
     statement: &str,
     parameters: &[convert::SqlParameter],
 ) -> Result<u64, Error> {
+    let before = lease.session();
     let client = lease.client_for(statement);
-    for attempt in 0..2 {
-        let prepared = client
-            .prepare_cached(statement)
-            .await
-            .map_err(|e| query_failed(&e))?;
-        match client.execute(&prepared, &as_refs(parameters)).await {
-            Err(err) if attempt == 0 && is_stale_plan(&err) => client.statement_cache.clear(),
-            result => return result.map_err(|e| query_failed(&e)),
+    let result = async {
+        for attempt in 0..2 {
+            let prepared = client
+                .prepare_cached(statement)
+                .await
+                .map_err(|e| query_failed(&e))?;
+            match client.execute(&prepared, &as_refs(parameters)).await {
+                Err(err) if attempt == 0 && is_stale_plan(&err) => client.statement_cache.clear(),
+                result => return result.map_err(|e| query_failed(&e)),
+            }
         }
+        unreachable!("the second attempt returns")
     }
-    unreachable!("the second attempt returns")
+    .await;
+    if result.is_err() {
+        lease.failed(statement, before);
+    }
+    result
 }
 
 /// Rows read before answering: results this small need no reader task.
@@ -134,13 +142,14 @@ pub(super) async fn query(
     statement: &str,
     parameters: Vec<convert::SqlParameter>,
 ) -> Result<RowStream, Error> {
+    let before = lease.session();
     let client = lease.client_for(statement);
     let mut attempt = 0;
-    let rows = loop {
-        let prepared = client
-            .prepare_cached(statement)
-            .await
-            .map_err(|e| query_failed(&e))?;
+    let started = loop {
+        let prepared = match client.prepare_cached(statement).await {
+            Ok(prepared) => prepared,
+            Err(err) => break Err(err),
+        };
         match client
             .query_raw(
                 &prepared,
@@ -152,9 +161,13 @@ pub(super) async fn query(
                 client.statement_cache.clear();
                 attempt += 1;
             }
-            result => break result.map_err(|e| query_failed(&e))?,
+            result => break result,
         }
     };
+    let rows = started.map_err(|e| {
+        lease.failed(statement, before);
+        query_failed(&e)
+    })?;
     let mut rows = Box::pin(rows);
     let component_id = lease.component_id.clone();
     let mut columns = Vec::new();

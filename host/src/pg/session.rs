@@ -18,14 +18,11 @@ pub struct SessionState {
 }
 
 impl SessionState {
-    /// Accounts for one statement the guest ran (successfully or not).
+    /// Accounts for one statement the guest runs (then [`Self::failed`]
+    /// if it fails).
     pub fn observe(&mut self, statement: &str) {
         let text = strip_leading_comments(statement).to_ascii_lowercase();
-        let mut words = text
-            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .filter(|w| !w.is_empty());
-        let first = words.next().unwrap_or_default();
-        let second = words.next().unwrap_or_default();
+        let (first, second) = leading_words(&text);
         let chains = text.contains("and chain") && !text.contains("and no chain");
         match first {
             "begin" | "start" => self.in_transaction = true,
@@ -46,10 +43,30 @@ impl SessionState {
         }
     }
 
+    /// The statement observed last failed, `before` being the state ahead
+    /// of it. A failed `BEGIN` opened nothing (in a lost connection, or an
+    /// aborted transaction that was already open); every other statement
+    /// leaves what `observe` said (a failed `COMMIT` ends the transaction
+    /// too).
+    pub fn failed(&mut self, statement: &str, before: SessionState) {
+        let text = strip_leading_comments(statement).to_ascii_lowercase();
+        if matches!(leading_words(&text).0, "begin" | "start") {
+            self.in_transaction = before.in_transaction;
+        }
+    }
+
     /// Whether giving the connection back needs no work at all.
     pub fn is_clean(&self) -> bool {
         !self.in_transaction && !self.needs_reset
     }
+}
+
+/// The first two words of a lowercased statement.
+fn leading_words(text: &str) -> (&str, &str) {
+    let mut words = text
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty());
+    (words.next().unwrap_or_default(), words.next().unwrap_or_default())
 }
 
 fn strip_leading_comments(mut text: &str) -> &str {
@@ -100,6 +117,25 @@ mod tests {
         assert!(after(&["BEGIN", "COMMIT AND CHAIN"]).in_transaction);
         assert!(!after(&["BEGIN", "COMMIT AND NO CHAIN"]).in_transaction);
         assert!(after(&["/* why */ -- note\n BEGIN"]).in_transaction);
+    }
+
+    #[test]
+    fn a_failed_begin_opens_nothing_and_closes_nothing() {
+        let mut state = SessionState::default();
+        state.observe("BEGIN");
+        state.failed("BEGIN", SessionState::default());
+        assert!(state.is_clean(), "the server refused it: no transaction");
+        // Inside an aborted transaction, BEGIN fails too: still open.
+        let open = after(&["BEGIN", "SELECT 1/0"]);
+        let mut state = open;
+        state.observe("begin");
+        state.failed("begin", open);
+        assert!(state.in_transaction);
+        // Other failures change nothing observe said.
+        let mut state = open;
+        state.observe("COMMIT");
+        state.failed("COMMIT", open);
+        assert!(state.is_clean(), "a failed COMMIT ends the transaction");
     }
 
     #[test]
