@@ -45,7 +45,7 @@ fuzz-tools: .state/venv/bin/schemathesis ## Install Schemathesis (pinned, from P
 .state/venv/bin/schemathesis: tests/schemathesis/requirements.txt
 	rm -rf .state/venv
 	python3 -m venv .state/venv
-	.state/venv/bin/pip install --quiet --disable-pip-version-check -r $<
+	.state/venv/bin/pip install --quiet --disable-pip-version-check --require-hashes --only-binary :all: -r $<
 	touch $@
 
 .PHONY: components
@@ -106,7 +106,7 @@ fuzz-parsers: deps ## Every parser the product wrote, under libFuzzer (FUZZ_SECO
 			&& cargo +nightly fuzz cmin $$target) || exit 1; \
 	done
 
-# Needs root: it mounts the content volume (a tmpfs) it fills.
+# Needs root: it mounts the content volume it fills (ext4 on a loop device).
 .PHONY: soak
 soak: components host ## Mixed load with faults for SOAK_SECONDS (600) with SOAK_CLIENTS (32), then nothing lost or stuck: bench/results/soak.*
 	$(CARGO) run --release -p spindrive-bench -- soak
