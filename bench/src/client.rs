@@ -9,7 +9,11 @@ pub fn password(username: &str) -> String {
 
 /// Registers `username` and logs in; returns the bearer token.
 pub async fn sign_in(base: &str, username: &str) -> Result<String> {
-    let client = reqwest::Client::new();
+    sign_in_with(&reqwest::Client::new(), base, username).await
+}
+
+/// [`sign_in`] through `client` (its default headers, its timeouts).
+pub async fn sign_in_with(client: &reqwest::Client, base: &str, username: &str) -> Result<String> {
     let password = password(username);
     let registration = serde_json::json!({
         "username": username,

@@ -1013,17 +1013,9 @@ impl Outcome {
     /// Prints it and writes `soak.md` and `soak.json`.
     fn publish(&self) -> Result<()> {
         use std::fmt::Write;
-        let Outcome {
-            seconds,
-            clients,
-            samples,
-            faults,
-            routes,
-            leftovers,
-            verification,
-            rss_window_from_s,
-            host_rss_growth: growth,
-        } = self;
+        let (seconds, clients, growth) = (self.seconds, self.clients, self.host_rss_growth);
+        let (samples, faults, routes) = (&self.samples, &self.faults, &self.routes);
+        let (leftovers, verification) = (&self.leftovers, &self.verification);
         let mut table = format!(
             "{clients} clients for {seconds} s, each a user mixing logins, uploads (1 KiB to 64 MiB, log-uniform), ranged and whole downloads, listings, renames, shares, transformations, notification reads and deletes; Postgres durable (fsync, synchronous commits) with file content on a {} GiB volume of its own; Redis; webhooks for every eighth user.\n\n## Faults\n\n| fault | at | lasted | API working again after its end | transformation done after its end | clients' answers meanwhile (status: count; 0 = no answer) | unclean 5xx |\n|---|---|---|---|---|---|---|\n",
             CONTENT_VOLUME_MIB / 1024
@@ -1098,7 +1090,7 @@ impl Outcome {
             leftovers.staged_uploads,
             leftovers.released_content,
             leftovers.orphan_chunk_keys,
-            rss_window_from_s,
+            self.rss_window_from_s,
             growth.map_or("not measured".into(), |g| format!("{:+.1} %", g * 100.0)),
             RSS_GROWTH_LIMIT * 100.0,
         );
