@@ -373,14 +373,11 @@ fn sample(system_pid: u32, admin: &str, database: &str, recorder: &Recorder, fro
             .or_default()
             .push((record.finished - record.started).as_secs_f64() * 1000.0);
     }
-    let status = std::fs::read_to_string(format!("/proc/{system_pid}/status")).unwrap_or_default();
-    let rss_kib: Option<f64> = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok());
     Sample {
         at_s: to.as_millis() as u64 / 1000,
-        host_rss_mib: rss_kib.map(|kib| kib / 1024.0),
+        host_rss_mib: spindrive_testkit::rss_kib(system_pid)
+            .ok()
+            .map(|kib| kib as f64 / 1024.0),
         host_open_fds: std::fs::read_dir(format!("/proc/{system_pid}/fd")).map_or(0, |d| d.count()),
         pg_connections: psql(
             admin,

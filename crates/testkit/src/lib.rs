@@ -269,12 +269,7 @@ impl Host {
 
     /// The host's resident memory in KiB.
     pub fn rss_kib(&self) -> Result<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .context("no VmRSS in /proc status")
+        rss_kib(self.pid())
     }
 
     /// SIGKILL, as a crash would; waits until it is gone.
@@ -316,6 +311,16 @@ impl Drop for Host {
     }
 }
 
+/// The resident memory of process `pid` in KiB.
+pub fn rss_kib(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("no VmRSS in /proc status")
+}
+
 /// Samples a host's RSS in the background and keeps the peak.
 pub struct RssSampler {
     peak: Arc<Mutex<u64>>,
@@ -331,12 +336,7 @@ impl RssSampler {
             let (peak, stop) = (peak.clone(), stop.clone());
             move || {
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status"))
-                        && let Some(kib) = status
-                            .lines()
-                            .find_map(|l| l.strip_prefix("VmRSS:"))
-                            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-                    {
+                    if let Ok(kib) = rss_kib(pid) {
                         let mut peak = peak.lock().unwrap();
                         *peak = (*peak).max(kib);
                     }
