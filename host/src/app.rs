@@ -32,8 +32,11 @@ pub struct InstanceSettings {
     pub max_concurrent_reuse: usize,
     /// How long an idle 0.3 instance is kept for reuse.
     pub idle_timeout: Duration,
-    /// Wall-clock limit per request; `None` for no limit.
+    /// Wall-clock limit per HTTP request; `None` for no limit.
     pub request_timeout: Option<Duration>,
+    /// Wall-clock limit per Redis message (every component's handler);
+    /// `None` for no limit.
+    pub message_timeout: Option<Duration>,
     /// Linear-memory limit per instance, in bytes; `None` for no limit.
     pub max_memory: Option<usize>,
     /// Networks no outbound connection reaches (runtime configuration).
@@ -47,6 +50,7 @@ impl Default for InstanceSettings {
             max_concurrent_reuse: 16,
             idle_timeout: Duration::from_secs(1),
             request_timeout: None,
+            message_timeout: None,
             max_memory: None,
             blocked_networks: Arc::default(),
         }
@@ -64,7 +68,7 @@ pub struct App {
     pub request_timeout: Option<Duration>,
     /// The Redis triggers' subscriptions, for the caller to run.
     pub redis_subscriptions: Vec<Subscription>,
-    _epoch_ticker: Option<EpochTicker>,
+    _epoch_ticker: EpochTicker,
 }
 
 /// An HTTP-triggered component and its instance dispatcher.
@@ -91,6 +95,13 @@ pub struct ComponentInstances {
     pools: Arc<Pools>,
     settings: InstanceSettings,
     reuse: bool,
+}
+
+impl ComponentInstances {
+    /// How long one Redis message may run in this component.
+    pub fn message_timeout(&self) -> Option<Duration> {
+        self.settings.message_timeout
+    }
 }
 
 impl HandlerState for ComponentInstances {
@@ -120,11 +131,13 @@ impl HandlerState for ComponentInstances {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
-        if self.settings.request_timeout.is_some() {
-            // Yield to the event loop every tick so timeouts can fire even
-            // while the guest computes.
-            store.epoch_deadline_async_yield_and_update(1);
-        }
+        // Yield to the event loop every tick, whatever the flags: a guest
+        // that computes for seconds (a decompression bomb, a loop) then
+        // shares its thread with every other request, and deadlines fire
+        // while it computes. Spin sets no deadline and never yields; it
+        // keeps HTTP apart from Redis-triggered work by running each
+        // trigger type in its own process.
+        store.epoch_deadline_async_yield_and_update(1);
         Ok(StoreBundle {
             store,
             write_profile: Box::new(|_| {}),
@@ -294,9 +307,7 @@ impl App {
             descriptions,
             request_timeout: settings.request_timeout,
             redis_subscriptions,
-            _epoch_ticker: settings
-                .request_timeout
-                .map(|_| EpochTicker::start(engine.clone())),
+            _epoch_ticker: EpochTicker::start(engine.clone()),
         })
     }
 }

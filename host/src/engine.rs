@@ -1,6 +1,8 @@
 //! The wasmtime engine and linker: the component model with WASIp3, the
 //! pooling allocator (as Spin sizes it), the compiled-code cache, epoch
-//! interruption for request timeouts, and every host interface.
+//! interruption (every guest yields each tick, so one that computes never
+//! holds a thread other requests need, and deadlines fire mid-computation),
+//! and every host interface.
 
 use crate::bindings::spin::postgres::postgres;
 use crate::bindings::spin::redis::redis;
@@ -17,7 +19,8 @@ use std::time::Duration;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-/// How often the epoch advances when a request timeout is configured.
+/// How often the epoch advances, and so how long a guest computes before
+/// it yields to other work: Spin's tick.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Engine-wide settings from the command line.
@@ -27,8 +30,6 @@ pub struct EngineSettings {
     pub pooling: Option<bool>,
     /// Instances (and memories, stacks) the pool holds.
     pub max_instances: u32,
-    /// Turns on epoch interruption.
-    pub request_timeout: Option<Duration>,
     /// Where compiled code is cached; `None` disables the cache.
     pub cache_dir: Option<PathBuf>,
 }
@@ -40,7 +41,7 @@ pub fn build_engine(settings: &EngineSettings) -> Result<Engine> {
     config
         .wasm_component_model(true)
         .wasm_component_model_async(true)
-        .epoch_interruption(settings.request_timeout.is_some());
+        .epoch_interruption(true);
     if let Some(dir) = &settings.cache_dir {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create cache directory {}", dir.display()))?;
@@ -111,7 +112,7 @@ pub fn load_component(engine: &Engine, path: &Path) -> Result<Component> {
     Ok(Component::new(engine, bytes)?)
 }
 
-/// Advances the engine's epoch while alive, so timed-out guests yield.
+/// Advances the engine's epoch while alive, so computing guests yield.
 pub struct EpochTicker {
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,

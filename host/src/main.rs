@@ -56,6 +56,11 @@ struct UpArgs {
     #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
     request_timeout: Option<Duration>,
 
+    /// Wall-clock limit for each Redis message a component handles, e.g.
+    /// 90s (default: none, as in Spin). Past it the instance is dropped.
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    message_timeout: Option<Duration>,
+
     /// Linear-memory limit of each instance in bytes (default: none, as in
     /// Spin). Growth beyond it fails inside the guest, which usually traps: 500.
     #[arg(long, env = "SPIN_MAX_INSTANCE_MEMORY", value_name = "BYTES")]
@@ -137,7 +142,6 @@ async fn up(args: UpArgs) -> Result<()> {
     let engine_settings = EngineSettings {
         pooling: args.disable_pooling.then_some(false),
         max_instances: args.max_instance_count,
-        request_timeout: args.request_timeout,
         cache_dir,
     };
     let runtime_config = match &args.runtime_config_file {
@@ -149,7 +153,8 @@ async fn up(args: UpArgs) -> Result<()> {
         max_concurrent_reuse: args.max_instance_concurrent_reuse_count.max(1),
         idle_timeout: args.idle_instance_timeout,
         request_timeout: args.request_timeout,
-        max_memory: args.max_instance_memory,
+        message_timeout: args.message_timeout,
+        max_memory: args.max_instance_memory.or(runtime_config.max_instance_memory),
         blocked_networks: Arc::new(runtime_config.blocked_networks()?),
     };
     let pool_settings = PoolSettings {
@@ -170,7 +175,7 @@ async fn up(args: UpArgs) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     startup::print_routes(&app, listener.local_addr()?);
-    tokio::spawn(redis::trigger::run(redis_subscriptions));
+    redis::trigger::spawn(redis_subscriptions)?;
     server::serve(app, listener, shutdown_signal()).await
 }
 

@@ -1,7 +1,8 @@
 //! Spin's runtime configuration file (`--runtime-config-file`): the
 //! operator's settings that are not the application's. This host reads
-//! the one section it implements, `[outbound_networking]`; any other
-//! section is refused rather than silently ignored.
+//! what it implements, `max_instance_memory` (as Spin: the command line's
+//! `--max-instance-memory` wins) and `[outbound_networking]`; anything else
+//! is refused rather than silently ignored.
 
 use crate::outbound_networking::BlockedNetworks;
 use anyhow::{Context, Result};
@@ -11,6 +12,8 @@ use std::path::Path;
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuntimeConfig {
+    /// Linear-memory limit of each instance, in bytes.
+    pub max_instance_memory: Option<usize>,
     #[serde(default)]
     outbound_networking: OutboundNetworking,
 }
@@ -64,6 +67,12 @@ mod tests {
         );
         assert!(RuntimeConfig::parse("[outbound_networking]\nblock_networks = [\"nearby\"]\n").is_err());
         assert!(RuntimeConfig::parse("[outbound_networking]\nblock = []\n").is_err());
+        assert_eq!(
+            RuntimeConfig::parse("max_instance_memory = 1073741824\n")
+                .unwrap()
+                .max_instance_memory,
+            Some(1 << 30)
+        );
         assert!(RuntimeConfig::parse("[key_value_store.default]\ntype = \"spin\"\n").is_err());
     }
 }

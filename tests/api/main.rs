@@ -4,6 +4,7 @@
 
 mod admin;
 mod auth;
+mod budgets;
 mod downloads;
 mod files;
 mod hardening;

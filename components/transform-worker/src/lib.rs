@@ -199,6 +199,9 @@ async fn transform(config: &Config, settings: &TransformConfig, claim: &Claim) -
         product.content_type,
         config.default_quota_bytes,
         async |db, result_id| {
+            // Access is decided again as the result is published: a
+            // requester revoked while the job ran gets no result.
+            jobs::authorize_publish(db, claim).await?;
             // The text is the source's too: searching finds the scan. It
             // is indexed before the job row is touched, in the order a
             // deletion of the source locks them (no deadlock); an empty

@@ -337,6 +337,37 @@ pub async fn claim(
     .transpose()
 }
 
+/// Fails with `NotFound` unless the claim's requester may still read its
+/// source, so that a result is published only for someone who could read
+/// it at that moment: an account enabled, and the owner, an admin or a
+/// grantee. Called first in the publishing transaction, it holds the rows
+/// that decide it (the account, the file, the grant) until the result is
+/// committed, so a revoke, a disable or a deletion either waits for the
+/// result (and then removes access to both) or comes first and this fails.
+pub async fn authorize_publish(db: &Db, claim: &Claim) -> Result<(), StoreError> {
+    let (user, file) = (ParameterValue::Int64(claim.user_id), uuid(&claim.file_id));
+    let may = db
+        .row(
+            "SELECT f.owner_id = u.id OR u.role = 'admin' AS without_grant                FROM users u, files f WHERE u.id = $1 AND f.id = $2 AND NOT u.disabled                 FOR SHARE OF u, f",
+            &[user.clone(), file.clone()],
+        )
+        .await?;
+    let without_grant: bool = match may {
+        Some(row) => column(&row, "without_grant")?,
+        None => return Err(StoreError::NotFound("file")),
+    };
+    if without_grant {
+        return Ok(());
+    }
+    let granted = db
+        .row(
+            "SELECT 1 AS one FROM permissions WHERE file_id = $2 AND user_id = $1 FOR SHARE",
+            &[user, file],
+        )
+        .await?;
+    granted.map(|_| ()).ok_or(StoreError::NotFound("file"))
+}
+
 /// What a job produced: the new file, and details beside it.
 #[derive(Clone, Copy, Debug)]
 pub struct Outcome<'a> {
