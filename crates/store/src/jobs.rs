@@ -348,7 +348,9 @@ pub async fn authorize_publish(db: &Db, claim: &Claim) -> Result<(), StoreError>
     let (user, file) = (ParameterValue::Int64(claim.user_id), uuid(&claim.file_id));
     let may = db
         .row(
-            "SELECT f.owner_id = u.id OR u.role = 'admin' AS without_grant                FROM users u, files f WHERE u.id = $1 AND f.id = $2 AND NOT u.disabled                 FOR SHARE OF u, f",
+            "SELECT f.owner_id = u.id OR u.role = 'admin' AS without_grant \
+               FROM users u, files f WHERE u.id = $1 AND f.id = $2 AND NOT u.disabled \
+                FOR SHARE OF u, f",
             &[user.clone(), file.clone()],
         )
         .await?;
