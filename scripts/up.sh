@@ -94,4 +94,8 @@ runtime_config=(--runtime-config-file runtime-config.toml)
 if [[ ${SPIN_VARIABLE_WEBHOOK_ALLOW_PRIVATE_ADDRESSES:-false} == true ]]; then
     runtime_config=()
 fi
-target/release/spindrive-host up --from spin.toml --listen "$listen" "${runtime_config[@]}"
+# A Redis message's handler (one job, or one webhook delivery) is stopped
+# past the job's own limit and a margin: a job stopped there fails at once.
+message_timeout=$((${SPIN_VARIABLE_TRANSFORM_MAX_SECONDS:-60} + 30))s
+target/release/spindrive-host up --from spin.toml --listen "$listen" --message-timeout "$message_timeout" \
+    "${runtime_config[@]}"

@@ -318,34 +318,90 @@ async fn spraying_one_client_over_many_accounts_is_refused() {
     assert_eq!(other.status(), StatusCode::UNAUTHORIZED);
 }
 
+/// Registers user `n` from `client` (an address behind the one trusted
+/// proxy); the status.
+async fn register_as_client(app: &TestApp, client: &str, n: i64) -> StatusCode {
+    reqwest::Client::new()
+        .post(app.host.url("/api/auth/register"))
+        .header("x-forwarded-for", client)
+        .json(&json!({
+            "username": format!("u{n}-{}", client.len()),
+            "email": format!("u{n}@{}.example", client.len()),
+            "password": "long-enough-pw",
+        }))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
 #[tokio::test]
 async fn registrations_are_throttled_per_client() {
     let app = spawn_app_with(|host| host.arg("--variable").arg("trusted_proxy_hops=1"));
-    let register = |client: &'static str, n: i64| {
-        let url = app.host.url("/api/auth/register");
-        async move {
-            reqwest::Client::new()
-                .post(url)
-                .header("x-forwarded-for", client)
-                .json(&json!({ "username": format!("u{n}-{}", client.len()), "email": format!("u{n}@{}.example", client.len()), "password": "long-enough-pw" }))
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
-    };
     for n in 0..throttle::REGISTRATION_LIMIT {
-        assert_eq!(register("203.0.113.7", n).await, StatusCode::CREATED);
+        assert_eq!(
+            register_as_client(&app, "203.0.113.7", n).await,
+            StatusCode::CREATED
+        );
     }
     assert_eq!(
-        register("203.0.113.7", throttle::REGISTRATION_LIMIT).await,
+        register_as_client(&app, "203.0.113.7", throttle::REGISTRATION_LIMIT).await,
         StatusCode::TOO_MANY_REQUESTS
     );
-    assert_eq!(register("198.51.100.25", 0).await, StatusCode::CREATED);
+    assert_eq!(
+        register_as_client(&app, "198.51.100.25", 0).await,
+        StatusCode::CREATED
+    );
     assert_eq!(
         app.sql("SELECT count(*) FROM users"),
         (throttle::REGISTRATION_LIMIT + 1).to_string()
     );
+}
+
+#[tokio::test]
+async fn a_refused_registration_costs_no_password_hash() {
+    let app = spawn_app_with(|host| host.arg("--variable").arg("trusted_proxy_hops=1"));
+    // One client at its limit already.
+    app.sql(&format!(
+        "INSERT INTO registrations (client) SELECT '203.0.113.9' FROM generate_series(1, {})",
+        throttle::REGISTRATION_LIMIT
+    ));
+    let cpu_per = async |client: &str, count: i64, expected: StatusCode| {
+        let before = app.host.cpu_time().unwrap();
+        for n in 0..count {
+            assert_eq!(register_as_client(&app, client, n).await, expected);
+        }
+        (app.host.cpu_time().unwrap() - before) / count as u32
+    };
+    let hashed = cpu_per("198.51.100.30", 10, StatusCode::CREATED).await;
+    let refused = cpu_per("203.0.113.9", 30, StatusCode::TOO_MANY_REQUESTS).await;
+    eprintln!("host CPU per registration: {hashed:?} created, {refused:?} refused");
+    assert!(
+        refused * 4 < hashed,
+        "a refusal costs {refused:?} of CPU, a registration {hashed:?}"
+    );
+}
+
+#[tokio::test]
+async fn failed_logins_count_against_the_account_whatever_names_it() {
+    let app = spawn_app();
+    let user = app.user("kira").await;
+    for attempt in 0..throttle::PAIR_LIMIT {
+        let login = if attempt % 2 == 0 {
+            "kira"
+        } else {
+            "KIRA@example.com"
+        };
+        assert_eq!(
+            app.login(login, "wrong-password").await.0,
+            StatusCode::UNAUTHORIZED,
+            "attempt {attempt}"
+        );
+    }
+    for login in ["kira", "kira@example.com"] {
+        let (status, body) = app.login(login, &user.password).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{login}: {body}");
+    }
 }
 
 #[tokio::test]

@@ -492,3 +492,88 @@ async fn nul_in_a_login_or_a_search_is_a_clear_answer() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["error"]["field"], "q");
 }
+
+#[tokio::test]
+async fn api_answers_are_never_cached_or_sniffed() {
+    let app = spawn_app();
+    let user = app.user("cass").await;
+    let (_, file) = app.upload(&user.token, "c.txt", b"c".to_vec()).await;
+    let id = file["id"].as_str().unwrap();
+    let files = format!("/api/files/{id}");
+    let grants = format!("/api/files/{id}/permissions");
+    for (method, path, token, status) in [
+        (
+            Method::GET,
+            "/api/auth/me",
+            Some(user.token.as_str()),
+            StatusCode::OK,
+        ),
+        (Method::GET, "/api/auth/me", None, StatusCode::UNAUTHORIZED),
+        (Method::GET, files.as_str(), Some(&user.token), StatusCode::OK),
+        (
+            Method::PUT,
+            "/api/auth/me",
+            Some(&user.token),
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
+        (Method::GET, grants.as_str(), Some(&user.token), StatusCode::OK),
+        (
+            Method::GET,
+            "/api/transformations",
+            Some(&user.token),
+            StatusCode::OK,
+        ),
+        (
+            Method::GET,
+            "/api/notifications",
+            Some(&user.token),
+            StatusCode::OK,
+        ),
+        (
+            Method::GET,
+            "/api/nowhere",
+            Some(&user.token),
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        let response = app.request(method.clone(), path, token, None).await;
+        assert_eq!(response.status(), status, "{method} {path}");
+        let headers = response.headers();
+        assert_eq!(headers["cache-control"], "no-store", "{method} {path}");
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{method} {path}");
+    }
+    // A download says for itself how it may be kept.
+    let (_, headers, _) = app.download(&user.token, id).await;
+    assert_eq!(headers["cache-control"], "private, no-cache");
+}
+
+#[tokio::test]
+async fn an_upload_has_one_media_type_and_only_inert_ones_are_served_as_such() {
+    let app = spawn_app();
+    let user = app.user("tess").await;
+    for listed in ["text/plain, text/html", "text/*", "text/pl ain"] {
+        let refused = app.upload_typed(&user.token, "list.txt", listed, "x").await;
+        assert_error(refused, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field");
+    }
+    assert_eq!(app.sql("SELECT count(*) FROM files"), "0", "nothing stored");
+    for (sent, stored, served) in [
+        (
+            "Text/Plain; Charset=UTF-8; x=y",
+            "text/plain; charset=utf-8",
+            "text/plain; charset=utf-8",
+        ),
+        ("image/PNG", "image/png", "image/png"),
+        (
+            "application/x-shockwave-flash",
+            "application/x-shockwave-flash",
+            "application/octet-stream",
+        ),
+        ("text/vtt", "text/vtt", "application/octet-stream"),
+    ] {
+        let (status, file) = app.upload_typed(&user.token, "f", sent, "bytes").await;
+        assert_eq!(status, StatusCode::CREATED, "{file}");
+        assert_eq!(file["content_type"], stored, "{sent}");
+        let (_, headers, _) = app.download(&user.token, file["id"].as_str().unwrap()).await;
+        assert_eq!(headers["content-type"], served, "{sent}");
+    }
+}

@@ -244,3 +244,42 @@ async fn muted_kinds_are_never_written() {
         (json!(true), json!(true))
     );
 }
+
+#[tokio::test]
+async fn sharing_on_and_off_cannot_flood_a_feed() {
+    let app = spawn_app();
+    let (mallory, vic) = (app.user("mallory").await, app.user("vic").await);
+    let file = uploaded(&app, &mallory, "click me.txt").await;
+    let grant = format!("/api/files/{file}/permissions/{}", vic.id);
+    for _ in 0..25 {
+        let (status, _) = app.share(&mallory.token, &file, "vic", "read").await;
+        assert_eq!(status, StatusCode::CREATED);
+        let (status, _) = app.as_user(Method::DELETE, &mallory, &grant).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+    }
+    // One file: the latest news replaced each earlier unread one.
+    let (feed, unread) = app.feed(&vic, "all", 50).await;
+    assert_eq!((feed.len(), unread), (1, 1), "{feed:?}");
+    assert_eq!(
+        feed[0]["message"],
+        "mallory stopped sharing “click me.txt” with you"
+    );
+
+    // Many files: twenty an hour from one person, then nothing more.
+    for n in 0..25 {
+        let other = uploaded(&app, &mallory, &format!("bait {n}.txt")).await;
+        let (status, _) = app.share(&mallory.token, &other, "vic", "read").await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let (feed, _) = app.feed(&vic, "all", 50).await;
+    assert_eq!(feed.len(), 20, "{feed:?}");
+    let (_, shared) = app
+        .as_user(Method::GET, &vic, "/api/files?scope=shared&limit=100")
+        .await;
+    assert_eq!(shared["files"].as_array().unwrap().len(), 25, "every grant holds");
+    // Someone else still gets through.
+    let nora = app.user("nora").await;
+    let hers = uploaded(&app, &nora, "hello.txt").await;
+    app.share(&nora.token, &hers, "vic", "read").await;
+    assert_eq!(app.feed(&vic, "all", 50).await.0.len(), 21);
+}

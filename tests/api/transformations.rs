@@ -43,7 +43,7 @@ impl TestApp {
     }
 
     /// Uploads a `width`×`height` gradient as a PNG named `name`.
-    async fn upload_png(&self, user: &User, name: &str, width: u32, height: u32) -> String {
+    pub(crate) async fn upload_png(&self, user: &User, name: &str, width: u32, height: u32) -> String {
         let png = encoded(gradient(width, height), image::ImageFormat::Png);
         self.upload_file(user, name, png).await
     }
@@ -444,12 +444,40 @@ async fn deleting_the_source_ends_its_unfinished_jobs_failed() {
 }
 
 #[tokio::test]
-async fn a_job_whose_worker_was_killed_completes_once_after_its_lease() {
-    let lease =
-        |host: spindrive_testkit::HostBuilder| host.arg("--variable").arg("transform_lease_seconds=2");
-    let mut app = spawn_app_with(lease);
+async fn a_job_whose_worker_died_before_computing_runs_again_once() {
+    let app = spawn_app();
     let ada = app.user("ada").await;
-    // Big enough that the worker is still at it when the host dies.
+    let photo = app.upload_png(&ada, "photo.png", 40, 40).await;
+    // Claimed by a worker that died reading the source: its lease is over.
+    let id = "00000000-0000-4000-8000-0000000000d1";
+    app.sql(&format!(
+        "INSERT INTO transformation_jobs (id, file_id, user_id, transformation_type, params, status, attempts, \
+                                          run_id, lease_expires_at, claimed_at) \
+         VALUES ('{id}', '{photo}', {}, 'thumbnail', '{{\"size\": 8}}', 'running', 1, gen_random_uuid(), \
+                 (now() AT TIME ZONE 'utc') - interval '1 second', (now() AT TIME ZONE 'utc') - interval '1 minute')",
+        ada.id
+    ));
+    // Following the job wakes a worker; its sweep re-queues the job and it
+    // runs again.
+    let done = app.finished(&ada, &json!({ "id": id })).await;
+    assert_eq!(
+        (done["status"].as_str(), done["attempts"].as_i64()),
+        (Some("complete"), Some(2)),
+        "{done}"
+    );
+    assert_eq!(
+        app.sql("SELECT count(*) FROM files WHERE file_name = 'photo (thumbnail 8).webp'"),
+        "1",
+        "one result"
+    );
+}
+
+#[tokio::test]
+async fn a_job_whose_worker_was_killed_while_computing_fails_once_its_limit_is_over() {
+    // Three seconds per job: the computing lease ends two seconds later.
+    let limit = |host: spindrive_testkit::HostBuilder| host.arg("--variable").arg("transform_max_seconds=3");
+    let mut app = spawn_app_with(limit);
+    let ada = app.user("ada").await;
     let big = encoded(gradient(6000, 6000), image::ImageFormat::Png);
     let photo = app.upload_file(&ada, "big.png", big).await;
     let job = app
@@ -461,44 +489,28 @@ async fn a_job_whose_worker_was_killed_completes_once_after_its_lease() {
         )
         .await;
     let id = job["id"].as_str().unwrap().to_owned();
+    let computing = format!("SELECT computing_since IS NOT NULL FROM transformation_jobs WHERE id = '{id}'");
     let deadline = Instant::now() + Duration::from_secs(20);
-    while app.sql(&format!(
-        "SELECT status FROM transformation_jobs WHERE id = '{id}'"
-    )) != "running"
-    {
-        assert!(Instant::now() < deadline, "the job never started");
+    while app.sql(&computing) != "t" {
+        assert!(Instant::now() < deadline, "the job never started computing");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     app.host.kill().unwrap();
-    assert_eq!(
-        app.sql(&format!(
-            "SELECT status FROM transformation_jobs WHERE id = '{id}'"
-        )),
-        "running",
-        "killed mid-job"
-    );
-
-    app.host = spindrive_testkit::app_host(&app.db)
-        .unwrap()
-        .arg("--variable")
-        .arg("transform_lease_seconds=2")
+    app.host = limit(spindrive_testkit::app_host(&app.db).unwrap())
         .start()
         .unwrap();
-    // Following the job wakes a worker once its lease has run out; the
-    // sweep re-queues it and the worker runs it again.
-    let done = app.finished(&ada, &job).await;
+    // The same file would meet the same end: no second attempt.
+    let failed = app.finished(&ada, &job).await;
     assert_eq!(
-        (done["status"].as_str(), done["attempts"].as_i64()),
-        (Some("complete"), Some(2)),
-        "{done}"
+        (failed["status"].as_str(), failed["attempts"].as_i64()),
+        (Some("failed"), Some(1)),
+        "{failed}"
     );
-    let (_, image) = app.result(&ada, &done).await;
-    assert_eq!(image.dimensions(), (5000, 5000));
     assert_eq!(
-        app.sql("SELECT count(*) FROM files WHERE file_name = 'big (5000x5000 exact).png'"),
-        "1",
-        "one result"
+        failed["error"],
+        "it stopped while computing: past its time or memory limit, or its worker died"
     );
+    assert_eq!(app.sql("SELECT count(*) FROM files"), "1", "no result");
 }
 
 #[tokio::test]

@@ -80,24 +80,25 @@ async fn register(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let username = Username::parse(&form.username)?;
     let email = Email::parse(&form.email)?;
     let password = Password::parse(&form.password, "password")?;
-    let hash = password.hash();
     let db = Db::connect(&ctx.config).await?;
     let config = &ctx.config;
-    match users::create(
-        &db,
-        &username,
-        &email,
-        &hash,
-        config.registration_open,
-        &ctx.client(),
-    )
-    .await?
-    {
-        Ok(user) => with_location(created(&user.to_json(config.default_quota_bytes)), "/api/auth/me"),
-        Err(Refusal::Closed) => Err(ApiError::forbidden(
-            "registration is closed; ask an administrator",
-        )),
-        Err(Refusal::Throttled(seconds)) => Err(ApiError::throttled(seconds)),
+    let client = ctx.client();
+    // A refusal costs a query, not a password hash (tens of milliseconds
+    // of CPU).
+    users::registration_refusal(&db, config.registration_open, &client)
+        .await?
+        .map_err(refused)?;
+    let hash = password.hash();
+    let user = users::create(&db, &username, &email, &hash, config.registration_open, &client)
+        .await?
+        .map_err(refused)?;
+    with_location(created(&user.to_json(config.default_quota_bytes)), "/api/auth/me")
+}
+
+fn refused(refusal: Refusal) -> ApiError {
+    match refusal {
+        Refusal::Closed => ApiError::forbidden("registration is closed; ask an administrator"),
+        Refusal::Throttled(seconds) => ApiError::throttled(seconds),
     }
 }
 
@@ -123,18 +124,25 @@ async fn login(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     if form.login.is_empty() || form.login.chars().count() > 254 {
         return Err(ValidationError::new("login", "must be 1 to 254 characters").into());
     }
-    let account = form.login.trim().to_lowercase();
+    let login = form.login.trim().to_lowercase();
     // No account has an empty name, NUL in one (PostgreSQL text cannot
     // hold it), or one over 254 characters (lowercasing can lengthen); the
     // answer is the same as for any unknown login.
-    if account.is_empty() || account.contains('\0') || account.chars().count() > 254 {
+    if login.is_empty() || login.contains('\0') || login.chars().count() > 254 {
         return Err(invalid_credentials());
     }
     let client = ctx.client();
     let db = Db::connect(&ctx.config).await?;
+    let found = users::credentials_by_login(&db, &login).await?;
+    // Failures count against the account, whether it was named by its
+    // username or its email (the same key as password confirmations);
+    // an unknown login against itself.
+    let account = found
+        .as_ref()
+        .map_or(login.as_str(), |credentials| credentials.user.username.as_str())
+        .to_owned();
     // Counted as a failure before the password is even looked at.
     login_failures::begin(&db, &account, &client).await?;
-    let found = users::credentials_by_login(&db, &account).await?;
     let password_ok = verify_password(&form.password, found.as_ref().map(|c| c.password_hash.as_str()));
     let user = match found {
         Some(credentials) if password_ok && !credentials.user.disabled => credentials.user,

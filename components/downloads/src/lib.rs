@@ -16,6 +16,7 @@ use spin_sdk::http::{IntoResponse, Request};
 use spin_sdk::http_service;
 use spindrive_domain::download::{self, ByteRange};
 use spindrive_domain::file::Level;
+use spindrive_domain::media_type;
 use spindrive_service::auth::authenticated;
 use spindrive_service::queue::announce_deliveries;
 use spindrive_service::response::{BoxError, Reply, empty, json};
@@ -130,7 +131,7 @@ async fn download(ctx: &Ctx, with_body: bool) -> Result<Reply, ApiError> {
     let headers = reply.headers_mut();
     headers.insert(
         CONTENT_TYPE,
-        header_value(download::served_content_type(&file.content_type))?,
+        header_value(&media_type::served(&file.content_type))?,
     );
     headers.insert(
         CONTENT_DISPOSITION,

@@ -1,10 +1,10 @@
 //! The transformation worker (seed File-Transformation-Service, background
 //! half). A message on the queue channel wakes it; the message (a job id)
-//! is only a hint. It re-queues jobs whose lease expired, then claims
-//! pending jobs one by one, the hinted one first, each with one
-//! conditional UPDATE, so duplicate or lost messages neither run a job
-//! twice nor lose it. A job runs as its requester: it reads the source
-//! only while they may, and its result is their new file, on their quota.
+//! is only a wake-up. It settles jobs whose lease expired, then claims
+//! one pending job, users taking turns, with one conditional UPDATE, so
+//! duplicate or lost messages neither run a job twice nor lose it. A job
+//! runs as its requester: it reads the source only while they may, and
+//! its result is their new file, on their quota.
 
 use bytes::Bytes;
 use serde_json::Value;
@@ -13,7 +13,7 @@ use spindrive_domain::transform::{TextExtraction, Transformation};
 use spindrive_imaging::{ImagingError, Limits};
 use spindrive_ocr::OcrError;
 use spindrive_pdftext::PdfError;
-use spindrive_service::queue::announce_deliveries;
+use spindrive_service::queue::{Queue, announce_deliveries};
 use spindrive_service::{ApiError, Caller, Config, Db, TransformConfig};
 use spindrive_store::content::{self, ContentReader};
 use spindrive_store::error::StoreError;
@@ -22,37 +22,38 @@ use spindrive_store::jobs::{self, Claim, Outcome};
 use spindrive_store::search;
 use spindrive_store::users;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[allow(unsafe_code)] // the export glue, generated
 mod export {
     #[spin_sdk::redis_subscriber]
-    async fn on_message(message: bytes::Bytes) -> Result<(), String> {
-        super::wake(&message).await.map_err(|error| format!("{error:?}"))
+    /// The message (a job id) is only a wake-up: the queue's order decides
+    /// which job runs.
+    async fn on_message(_message: bytes::Bytes) -> Result<(), String> {
+        super::wake().await.map_err(|error| format!("{error:?}"))
     }
 }
 
-/// How long one wake-up keeps claiming jobs. Messages from one Redis
-/// connection are handled one at a time, so a burst is worked through by
-/// the wake-ups that follow it.
-const BUSY_BUDGET: Duration = Duration::from_secs(30);
-
-async fn wake(message: &[u8]) -> Result<(), ApiError> {
+/// Each wake-up runs at most one job, in an instance of its own: the
+/// runtime's budgets (time per message, memory per instance) are then one
+/// job's, and a job stopped by them takes no other with it. Before it
+/// runs, it announces the next wake-up if more jobs wait, so the queue
+/// drains even when messages were lost or this instance is stopped, and
+/// other workers start on it at once.
+async fn wake() -> Result<(), ApiError> {
     let config = Config::load().await?;
     let settings = TransformConfig::load().await?;
-    jobs::sweep(&Db::connect(&config).await?, settings.max_attempts).await?;
-    let mut hint = std::str::from_utf8(message).ok();
-    let started = Instant::now();
-    while started.elapsed() < BUSY_BUDGET {
-        let claimed = jobs::claim(&Db::connect(&config).await?, hint.take(), settings.lease_seconds).await?;
-        let Some(claim) = claimed else { break };
-        if !run(&config, &settings, &claim).await {
-            // Our side is failing (the database): stop claiming, so one
-            // blip does not burn every job's attempts at once; the next
-            // wake-up tries again.
-            break;
-        }
+    let db = Db::connect(&config).await?;
+    jobs::sweep(&db, settings.max_attempts).await?;
+    let Some(claim) = jobs::claim(&db, settings.lease_seconds).await? else {
+        return Ok(());
+    };
+    let more = jobs::any_claimable(&db).await?;
+    drop(db);
+    if more && let Some(queue) = Queue::open(&settings.redis, &settings.channel).await {
+        queue.announce(b"next").await;
     }
+    run(&config, &settings, &claim).await;
     Ok(())
 }
 
@@ -123,12 +124,9 @@ async fn fail(db: Db, claim: &Claim, message: &str) -> Result<(), StoreError> {
     failed
 }
 
-/// Runs one claimed job and records how it ended; `false` when our side
-/// failed.
-async fn run(config: &Config, settings: &TransformConfig, claim: &Claim) -> bool {
-    let outcome = transform(config, settings, claim).await;
-    let healthy = !matches!(outcome, Err(Failure::System(_)));
-    let recorded = match outcome {
+/// Runs one claimed job and records how it ended.
+async fn run(config: &Config, settings: &TransformConfig, claim: &Claim) {
+    let recorded = match transform(config, settings, claim).await {
         Ok(()) => Ok(()),
         Err(Failure::Job(message)) => match Db::connect(config).await {
             Ok(db) => fail(db, claim, &message).await,
@@ -152,7 +150,6 @@ async fn run(config: &Config, settings: &TransformConfig, claim: &Claim) -> bool
     if let Err(error) = recorded {
         eprintln!("job {}: cannot record its end: {error:?}", claim.job_id);
     }
-    healthy
 }
 
 async fn transform(config: &Config, settings: &TransformConfig, claim: &Claim) -> Result<(), Failure> {
@@ -177,7 +174,10 @@ async fn transform(config: &Config, settings: &TransformConfig, claim: &Claim) -
     };
     limits.check_input(source.size as u64)?;
     let input = read_all(config, &source).await?;
-    if !still_mine(config, settings, claim).await? {
+    let db = Db::connect(config).await?;
+    let computing = jobs::start_computing(&db, claim, settings.computing_lease_seconds()).await?;
+    drop(db);
+    if !computing {
         return Ok(());
     }
     let product = produce(&transformation, &input, &limits, Path::new(&settings.ocr_models))?;
@@ -284,7 +284,9 @@ fn produce<'a>(
                 return Err(Failure::Job(PdfError::NoRasteriser.to_string()));
             }
             let page = spindrive_imaging::decode_upright(input, limits)?.to_rgb8();
-            let engine = ocr_engine(ocr_models)?;
+            // About 20 MB of models, loaded per job: each wake-up is a fresh
+            // instance running one job.
+            let engine = spindrive_ocr::Engine::load(ocr_models)?;
             let options = spindrive_ocr::Options {
                 latin_only: extraction.latin_only(),
                 time_limit: Some(limits.max_duration),
@@ -296,21 +298,9 @@ fn produce<'a>(
     }
 }
 
-/// The OCR models, loaded (about 20 MB) by the first job of a wake-up
-/// that needs them and kept for the rest: each wake-up is a fresh
-/// instance, so a failed load is tried again by the next one.
-fn ocr_engine(models: &Path) -> Result<&'static spindrive_ocr::Engine, OcrError> {
-    static ENGINE: std::sync::OnceLock<spindrive_ocr::Engine> = std::sync::OnceLock::new();
-    if let Some(engine) = ENGINE.get() {
-        return Ok(engine);
-    }
-    let engine = spindrive_ocr::Engine::load(models)?;
-    Ok(ENGINE.get_or_init(|| engine))
-}
-
-/// Renews the job's lease between steps; `false` if the claim was lost
-/// (its source deleted, or the lease ran out and another worker took it),
-/// so the rest of the work is skipped.
+/// Renews the job's lease after computing; `false` if the claim was lost
+/// (its source deleted, access revoked, or the lease ran out), so the
+/// rest of the work is skipped.
 async fn still_mine(config: &Config, settings: &TransformConfig, claim: &Claim) -> Result<bool, Failure> {
     Ok(jobs::renew(&Db::connect(config).await?, claim, settings.lease_seconds).await?)
 }

@@ -109,41 +109,6 @@ pub fn not_modified_since(header: &str, last_modified: NaiveDateTime) -> bool {
         .is_ok_and(|since| last_modified.and_utc().timestamp() <= since.and_utc().timestamp())
 }
 
-/// The type to serve stored content as. Content a browser would run in
-/// our origin (HTML, SVG, XML, scripts) is served as opaque bytes, always
-/// as an attachment and with `nosniff`, so an uploaded page can never act
-/// as the site.
-pub fn served_content_type(stored: &str) -> &str {
-    let essence = stored
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    let active = matches!(
-        essence.as_str(),
-        "text/html"
-            | "application/xhtml+xml"
-            | "image/svg+xml"
-            | "text/xml"
-            | "application/xml"
-            | "text/xsl"
-            | "application/xslt+xml"
-            | "text/javascript"
-            | "application/javascript"
-            | "application/ecmascript"
-            | "text/ecmascript"
-            | "application/x-javascript"
-            | "multipart/x-mixed-replace"
-    ) || essence.ends_with("+xml")
-        || essence.is_empty();
-    if active {
-        "application/octet-stream"
-    } else {
-        stored
-    }
-}
-
 const HTTP_DATE: &str = "%a, %d %b %Y %H:%M:%S GMT";
 
 /// An HTTP date (IMF-fixdate), e.g. `Wed, 25 Nov 2026 21:10:00 GMT`.
@@ -271,33 +236,6 @@ mod tests {
         assert!(not_modified_since("Wed, 25 Nov 2026 22:00:00 GMT", modified));
         assert!(!not_modified_since("Wed, 25 Nov 2026 21:09:59 GMT", modified));
         assert!(!not_modified_since("yesterday", modified));
-    }
-
-    #[test]
-    fn active_content_is_served_as_bytes() {
-        for active in [
-            "text/html",
-            "Text/HTML; charset=utf-8",
-            "image/svg+xml",
-            "application/xml",
-            "text/javascript",
-            "application/rss+xml",
-            "",
-        ] {
-            assert_eq!(
-                served_content_type(active),
-                "application/octet-stream",
-                "{active}"
-            );
-        }
-        for passive in [
-            "text/plain; charset=utf-8",
-            "image/png",
-            "application/pdf",
-            "application/json",
-        ] {
-            assert_eq!(served_content_type(passive), passive);
-        }
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub mod error;
 pub mod fields;
 /// File names and file access rules (read < write < delete).
 pub mod file;
+/// Media types of stored content: parsed at upload, served from an allow-list.
+pub mod media_type;
 /// Kinds of notification and the preferences that mute them.
 pub mod notification;
 /// Opaque list cursors and page sizes.

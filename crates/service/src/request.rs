@@ -7,7 +7,6 @@ use http::{HeaderMap, Method, StatusCode};
 use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
 use spin_sdk::http::Request;
-use spindrive_domain::ValidationError;
 use spindrive_domain::client::ClientKey;
 use spindrive_domain::file::FileId;
 
@@ -108,22 +107,10 @@ impl Ctx {
         FileId::parse(self.param("id")).ok_or_else(|| ApiError::not_found("file"))
     }
 
-    /// The media type to store for an upload: as the client sent it, or
-    /// `application/octet-stream`; at most 255 visible ASCII characters.
+    /// The media type to store for an upload (see
+    /// [`spindrive_domain::media_type::stored`]).
     pub fn content_type(&self) -> Result<String, ApiError> {
-        let Some(value) = self
-            .header("content-type")
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-        else {
-            return Ok("application/octet-stream".to_owned());
-        };
-        if value.len() > 255 || !value.bytes().all(|b| (b' '..=b'~').contains(&b)) {
-            return Err(
-                ValidationError::new("content_type", "must be at most 255 visible ASCII characters").into(),
-            );
-        }
-        Ok(value.to_owned())
+        Ok(spindrive_domain::media_type::stored(self.header("content-type"))?)
     }
 
     /// The body's declared `Content-Length`, if any and well-formed.

@@ -99,7 +99,25 @@ pub(crate) fn percent_decode(segment: &str) -> Option<String> {
 }
 
 /// Routes `request` through `routes` to `handle`, and renders errors.
+/// Every answer is one caller's: never stored by a cache unless the
+/// handler says otherwise (downloads revalidate), and never sniffed.
 pub async fn serve<E: Copy>(
+    request: Request,
+    routes: &[Route<E>],
+    handle: impl AsyncFnOnce(E, Ctx) -> Result<Reply, ApiError>,
+) -> Reply {
+    let mut reply = route(request, routes, handle).await;
+    let headers = reply.headers_mut();
+    headers
+        .entry(http::header::CACHE_CONTROL)
+        .or_insert(http::HeaderValue::from_static("no-store"));
+    headers
+        .entry(http::header::X_CONTENT_TYPE_OPTIONS)
+        .or_insert(http::HeaderValue::from_static("nosniff"));
+    reply
+}
+
+async fn route<E: Copy>(
     request: Request,
     routes: &[Route<E>],
     handle: impl AsyncFnOnce(E, Ctx) -> Result<Reply, ApiError>,

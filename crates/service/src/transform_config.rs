@@ -59,4 +59,16 @@ impl TransformConfig {
         };
         Ok(LOADED.get_or_init(|| config).clone())
     }
+
+    /// A computing job's lease: its time limit, and a margin for the
+    /// decoder or extractor to notice the limit and stop on its own. Past
+    /// it, the job is failed as stopped.
+    pub fn computing_lease_seconds(&self) -> i64 {
+        i64::try_from(self.max_seconds)
+            .unwrap_or(i64::MAX)
+            .saturating_add(COMPUTING_MARGIN_SECONDS)
+    }
 }
+
+/// See [`TransformConfig::computing_lease_seconds`].
+const COMPUTING_MARGIN_SECONDS: i64 = 2;

@@ -292,34 +292,38 @@ impl Claim {
 }
 
 /// The columns a finished job's claim gives up.
-const FINISHED: &str = "run_id = NULL, lease_expires_at = NULL, \
+const FINISHED: &str = "run_id = NULL, lease_expires_at = NULL, computing_since = NULL, \
      finished_at = (now() AT TIME ZONE 'utc'), updated_at = (now() AT TIME ZONE 'utc')";
 
-/// Claims a pending job, `preferred` first if it is one, else the oldest;
-/// `None` when nothing is pending. The lease ends `lease_seconds` from now.
-pub async fn claim(
-    db: &Db,
-    preferred: Option<&str>,
-    lease_seconds: i64,
-) -> Result<Option<Claim>, StoreError> {
-    let preferred = preferred.and_then(canonical_uuid);
+/// The jobs a worker may claim, as `j`: pending, their source still
+/// there, their requester's account enabled.
+const CLAIMABLE: &str = "transformation_jobs j JOIN users u ON u.id = j.user_id \
+     WHERE j.status = 'pending' AND j.file_id IS NOT NULL AND NOT u.disabled";
+
+/// Claims a pending job; `None` when nothing is pending. Users take turns:
+/// the job comes from the user whose latest claim is oldest (or who never
+/// had one), their oldest first, so one user's queue never holds up
+/// another's; disabled accounts' jobs are skipped. The lease ends
+/// `lease_seconds` from now.
+pub async fn claim(db: &Db, lease_seconds: i64) -> Result<Option<Claim>, StoreError> {
     let row = db
         .row(
-            "UPDATE transformation_jobs \
+            &format!(
+                "UPDATE transformation_jobs \
                 SET status = 'running', attempts = attempts + 1, run_id = gen_random_uuid(), \
-                    lease_expires_at = (now() AT TIME ZONE 'utc') + make_interval(secs => $2), \
+                    lease_expires_at = (now() AT TIME ZONE 'utc') + make_interval(secs => $1), \
+                    computing_since = NULL, claimed_at = (now() AT TIME ZONE 'utc'), \
                     updated_at = (now() AT TIME ZONE 'utc') \
-              WHERE id = (SELECT id FROM transformation_jobs \
-                           WHERE status = 'pending' AND file_id IS NOT NULL \
-                           ORDER BY (id = $1) IS TRUE DESC, created_at \
-                           LIMIT 1 FOR UPDATE SKIP LOCKED) \
+              WHERE id = (SELECT j.id FROM {CLAIMABLE} \
+                           ORDER BY (SELECT max(p.claimed_at) FROM transformation_jobs p \
+                                      WHERE p.user_id = j.user_id AND p.claimed_at IS NOT NULL) NULLS FIRST, \
+                                    j.created_at \
+                           LIMIT 1 FOR UPDATE OF j SKIP LOCKED) \
                 AND status = 'pending' \
              RETURNING id::text AS id, run_id::text AS run_id, file_id::text AS file_id, user_id, \
-                       transformation_type, params::text AS params, attempts",
-            &[
-                preferred.map_or(ParameterValue::DbNull, |id| uuid(&id)),
-                ParameterValue::Floating64(lease_seconds as f64),
-            ],
+                       transformation_type, params::text AS params, attempts"
+            ),
+            &[ParameterValue::Floating64(lease_seconds as f64)],
         )
         .await?;
     row.map(|row| {
@@ -445,12 +449,30 @@ pub async fn fail(db: &Db, claim: &Claim, error: &str) -> Result<(), StoreError>
     .await
 }
 
-/// Extends the claimed job's lease; `false` if the claim no longer holds.
+/// Marks the claimed job computing, its lease now the job's time limit
+/// plus a margin (`lease_seconds`): if the lease runs out before [`renew`]
+/// ends this phase, the instance was stopped mid-computation and the
+/// sweep fails the job at once. `false` if the claim no longer holds.
+pub async fn start_computing(db: &Db, claim: &Claim, lease_seconds: i64) -> Result<bool, StoreError> {
+    let marked = claim
+        .update(
+            db,
+            "computing_since = (now() AT TIME ZONE 'utc'), \
+             lease_expires_at = (now() AT TIME ZONE 'utc') + make_interval(secs => $3)",
+            vec![ParameterValue::Floating64(lease_seconds as f64)],
+        )
+        .await?;
+    Ok(marked == 1)
+}
+
+/// Extends the claimed job's lease (ending its computing phase); `false`
+/// if the claim no longer holds.
 pub async fn renew(db: &Db, claim: &Claim, lease_seconds: i64) -> Result<bool, StoreError> {
     let renewed = claim
         .update(
             db,
-            "lease_expires_at = (now() AT TIME ZONE 'utc') + make_interval(secs => $3)",
+            "computing_since = NULL, \
+             lease_expires_at = (now() AT TIME ZONE 'utc') + make_interval(secs => $3)",
             vec![ParameterValue::Floating64(lease_seconds as f64)],
         )
         .await?;
@@ -463,14 +485,15 @@ pub async fn release(db: &Db, claim: &Claim) -> Result<(), StoreError> {
     claim
         .update(
             db,
-            "status = 'pending', run_id = NULL, lease_expires_at = NULL, updated_at = (now() AT TIME ZONE 'utc')",
+            "status = 'pending', run_id = NULL, lease_expires_at = NULL, computing_since = NULL, updated_at = (now() AT TIME ZONE 'utc')",
             vec![],
         )
         .await?;
     Ok(())
 }
 
-/// Re-queues (or, after `max_attempts`, fails) jobs whose lease expired.
+/// Settles jobs whose lease expired: failed at once if they were stopped
+/// while computing, else re-queued (or, after `max_attempts`, failed).
 pub async fn sweep(db: &Db, max_attempts: i32) -> Result<(), StoreError> {
     db.execute(
         "SELECT sweep_transformations($1)",
@@ -478,4 +501,13 @@ pub async fn sweep(db: &Db, max_attempts: i32) -> Result<(), StoreError> {
     )
     .await?;
     Ok(())
+}
+
+/// Whether a job waits that [`claim`] would take.
+pub async fn any_claimable(db: &Db) -> Result<bool, StoreError> {
+    let row = db
+        .row(&format!("SELECT EXISTS (SELECT 1 FROM {CLAIMABLE}) AS any"), &[])
+        .await?
+        .ok_or_else(|| StoreError::corrupt("EXISTS returned no row"))?;
+    Ok(column(&row, "any")?)
 }

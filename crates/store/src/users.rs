@@ -100,6 +100,29 @@ const RECENT_REGISTRATIONS: &str = "SELECT EXISTS (SELECT 1 FROM users) AS any_u
 /// are serialised (one lock), and every rule is checked inside that same
 /// transaction: two racing first registrations cannot both become admins,
 /// nor both pass a closed registration or a client's last free slot.
+/// Whether `client` may register now: `Ok(whether any account exists)`,
+/// or why not. [`create`] asks again under its lock; asking first lets a
+/// refused request skip hashing its password.
+pub async fn registration_refusal(
+    db: &Db,
+    registration_open: bool,
+    client: &ClientKey,
+) -> Result<Result<bool, Refusal>, StoreError> {
+    let window = ParameterValue::Floating64(throttle::WINDOW_SECONDS as f64);
+    let row = db
+        .row(RECENT_REGISTRATIONS, &[text(client.as_ref()), window])
+        .await?
+        .ok_or_else(|| StoreError::corrupt("count returned no row"))?;
+    let any_user: bool = column(&row, "any_user")?;
+    if any_user && !registration_open {
+        return Ok(Err(Refusal::Closed));
+    }
+    if let Some(seconds) = throttle::registration_wait(column(&row, "recent")?, column(&row, "oldest_age")?) {
+        return Ok(Err(Refusal::Throttled(seconds)));
+    }
+    Ok(Ok(any_user))
+}
+
 pub async fn create(
     db: &Db,
     username: &Username,
@@ -112,17 +135,10 @@ pub async fn create(
     db.transaction(async |db| {
         db.execute("SELECT pg_advisory_xact_lock(hashtext('spindrive.users.create'))", &[])
             .await?;
-        let row = db
-            .row(RECENT_REGISTRATIONS, &[text(client.as_ref()), window.clone()])
-            .await?
-            .ok_or_else(|| StoreError::corrupt("count returned no row"))?;
-        let any_user: bool = column(&row, "any_user")?;
-        if any_user && !registration_open {
-            return Ok(Err(Refusal::Closed));
-        }
-        if let Some(seconds) = throttle::registration_wait(column(&row, "recent")?, column(&row, "oldest_age")?) {
-            return Ok(Err(Refusal::Throttled(seconds)));
-        }
+        let any_user = match registration_refusal(db, registration_open, client).await? {
+            Err(refusal) => return Ok(Err(refusal)),
+            Ok(any_user) => any_user,
+        };
         let row = db
             .row(
                 &format!(
