@@ -4,8 +4,9 @@
 //! its own). `fuzz/` runs them under libFuzzer (`make fuzz`); the corpus
 //! it keeps in `fuzz/corpus/<target>/` is replayed by `make test`.
 
+use spindrive_domain::client::ClientKey;
 use spindrive_domain::download::{self, ByteRange};
-use spindrive_domain::{fields, paging, transform, webhook};
+use spindrive_domain::{fields, media_type, paging, transform, webhook};
 use spindrive_host::{manifest, template};
 
 /// A target: arbitrary bytes in, a panic when a property fails.
@@ -20,6 +21,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("manifests", manifests),
     ("json_bodies", json_bodies),
     ("webhook_urls", webhook_urls),
+    ("content_types", content_types),
+    ("client_addresses", client_addresses),
 ];
 
 /// Input as text: header values and the like arrive as strings.
@@ -159,5 +162,67 @@ pub fn webhook_urls(data: &[u8]) {
                 "{url:?} registers but {stored:?} is not delivered to"
             );
         }
+    }
+}
+
+/// An upload's `Content-Type`: what is stored is canonical (storing it
+/// again keeps it), fits its column, and is served as itself or as opaque
+/// bytes, nothing else.
+pub fn content_types(data: &[u8]) {
+    let header = text(data);
+    let Ok(stored) = media_type::stored(Some(header)) else {
+        return;
+    };
+    assert!(stored.len() <= 255, "{header:?} stored as {stored:?}");
+    assert_eq!(
+        media_type::stored(Some(&stored)).as_deref(),
+        Ok(stored.as_str()),
+        "{header:?} stored as {stored:?}, which is not canonical"
+    );
+    let served = media_type::served(&stored);
+    assert!(
+        served == stored || served == media_type::OPAQUE,
+        "{stored:?} served as {served:?}"
+    );
+}
+
+/// Who a client is (`spin-client-addr`, `X-Forwarded-For`): the first
+/// byte is the trusted hop count (0 to 3), the rest the header values,
+/// peer values and forwarded ones apart by a NUL, each value on a line.
+/// The key is short, and nothing the client wrote changes it: earlier
+/// `spin-client-addr` values, `X-Forwarded-For` without trusted proxies,
+/// or entries left of the trusted ones.
+pub fn client_addresses(data: &[u8]) {
+    let Some((&hops, rest)) = data.split_first() else {
+        return;
+    };
+    let hops = usize::from(hops % 4);
+    let (peers, forwarded) = text(rest).split_once('\0').unwrap_or((text(rest), ""));
+    let peers: Vec<&str> = peers.lines().collect();
+    let forwarded: Vec<&str> = forwarded.lines().collect();
+    let key = ClientKey::from_request(&peers, &forwarded, hops);
+    assert!(key.as_ref().len() <= 45, "{key:?}");
+    let last_peer = &peers[peers.len().saturating_sub(1)..];
+    assert_eq!(
+        ClientKey::from_request(last_peer, &forwarded, hops),
+        key,
+        "an earlier spin-client-addr counted"
+    );
+    if hops == 0 {
+        assert_eq!(
+            ClientKey::from_request(&peers, &[], 0),
+            key,
+            "X-Forwarded-For counted untrusted"
+        );
+    }
+    let entries = forwarded.iter().flat_map(|value| value.split(',')).count();
+    if hops > 0 && entries >= hops {
+        let mut prefixed = vec!["203.0.113.66"];
+        prefixed.extend(&forwarded);
+        assert_eq!(
+            ClientKey::from_request(&peers, &prefixed, hops),
+            key,
+            "a client-written X-Forwarded-For entry counted"
+        );
     }
 }
