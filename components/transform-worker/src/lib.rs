@@ -174,10 +174,13 @@ async fn transform(config: &Config, settings: &TransformConfig, claim: &Claim) -
     };
     limits.check_input(source.size as u64)?;
     let input = read_all(config, &source).await?;
-    let db = Db::connect(config).await?;
-    let computing = jobs::start_computing(&db, claim, settings.computing_lease_seconds()).await?;
-    drop(db);
-    if !computing {
+    if !jobs::start_computing(
+        &Db::connect(config).await?,
+        claim,
+        settings.computing_lease_seconds(),
+    )
+    .await?
+    {
         return Ok(());
     }
     let product = produce(&transformation, &input, &limits, Path::new(&settings.ocr_models))?;

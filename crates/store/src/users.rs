@@ -96,10 +96,6 @@ const RECENT_REGISTRATIONS: &str = "SELECT EXISTS (SELECT 1 FROM users) AS any_u
      coalesce(floor(extract(epoch FROM (now() AT TIME ZONE 'utc') - min(registered_at))), 0)::bigint AS oldest_age \
      FROM registrations WHERE client = $1 AND registered_at > (now() AT TIME ZONE 'utc') - make_interval(secs => $2)";
 
-/// Creates an account; the very first one becomes an admin. Registrations
-/// are serialised (one lock), and every rule is checked inside that same
-/// transaction: two racing first registrations cannot both become admins,
-/// nor both pass a closed registration or a client's last free slot.
 /// Whether `client` may register now: `Ok(whether any account exists)`,
 /// or why not. [`create`] asks again under its lock; asking first lets a
 /// refused request skip hashing its password.
@@ -123,6 +119,10 @@ pub async fn registration_refusal(
     Ok(Ok(any_user))
 }
 
+/// Creates an account; the very first one becomes an admin. Registrations
+/// are serialised (one lock), and every rule is checked inside that same
+/// transaction: two racing first registrations cannot both become admins,
+/// nor both pass a closed registration or a client's last free slot.
 pub async fn create(
     db: &Db,
     username: &Username,
